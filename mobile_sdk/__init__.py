@@ -1,0 +1,18 @@
+"""mobile-sdk: compress a CLIP-style vision-language model and ship it to phones, with proven parity.
+
+Public API (everything else is internal and may change):
+"""
+
+from .checkpoint import default_checkpoint, load_checkpoint, save_checkpoint
+from .errors import CheckpointError, ConfigError, ConversionError, DataError, SdkError
+from .models import CLIP, CLIPConfig, count_parameters, create_model, list_models, register_model
+from .preprocess import load_image, preprocess_image
+from .tokenizer import Tokenizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CLIP", "CLIPConfig", "CheckpointError", "ConfigError", "ConversionError", "DataError", "SdkError",
+    "Tokenizer", "count_parameters", "create_model", "default_checkpoint", "list_models", "load_checkpoint",
+    "load_image", "preprocess_image", "register_model", "save_checkpoint",
+]

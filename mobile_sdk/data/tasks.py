@@ -1,0 +1,163 @@
+"""Evaluation tasks on the test split, and how a pair of encoders is scored on them.
+
+Zero-shot classification (chance in brackets):
+- `zeroshot_color` (1/8), `zeroshot_shape` (1/6), `zeroshot_size` (1/3), `zeroshot_position` (1/9):
+  one-object scenes; one prompt per class ("a red object", "a circle", "a small object",
+  "an object in the top left"); the most similar prompt wins.
+- `zeroshot_relation` (1/4): two-object scenes; prompts are the full caption with each of the four
+  relations ("a small red circle left of a large blue square", "... right of ...", ...).
+Retrieval with hard negatives (1 true + K negatives, chance 1/(K+1)):
+- `retrieval_i2t`: an image and K+1 captions; the negatives differ from the truth in one attribute
+  or in the binding of attributes to objects or in the relation (see `world.hard_negatives`).
+- `retrieval_t2i`: a caption and K+1 images; the negatives are those same scenes, rendered with
+  the same background and noise. Metric: recall@1.
+
+Encoders are plain functions (uint8 NHWC pixels -> embeddings, int32 ids -> embeddings), so the
+same scoring runs on eager PyTorch and on every converted artifact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .render import render
+from .splits import scene_at
+from .world import COLORS, POSITION_PHRASES, POSITIONS, RELATIONS, SHAPES, SIZES, caption_of, hard_negatives
+
+ZEROSHOT_TASKS = ("zeroshot_color", "zeroshot_shape", "zeroshot_size", "zeroshot_position", "zeroshot_relation")
+RETRIEVAL_TASKS = ("retrieval_i2t", "retrieval_t2i")
+TASKS = ZEROSHOT_TASKS + RETRIEVAL_TASKS
+CHANCE = {"zeroshot_color": 1 / len(COLORS), "zeroshot_shape": 1 / len(SHAPES), "zeroshot_size": 1 / len(SIZES),
+          "zeroshot_position": 1 / len(POSITIONS), "zeroshot_relation": 1 / len(RELATIONS)}
+DEFAULT_NEGATIVES = 7
+
+ImageEncoder = Callable[[np.ndarray], np.ndarray]
+TextEncoder = Callable[[np.ndarray], np.ndarray]
+
+
+def class_prompts(task: str) -> list[str]:
+    """Class prompts of an attribute task, in label order."""
+    if task == "zeroshot_color":
+        return [("an " if c[0] in "aeiou" else "a ") + f"{c} object" for c in COLORS]
+    if task == "zeroshot_shape":
+        return [f"a {s}" for s in SHAPES]
+    if task == "zeroshot_size":
+        return [f"a {s} object" for s in SIZES]
+    if task == "zeroshot_position":
+        return [f"an object {POSITION_PHRASES[p]}" for p in POSITIONS]
+    raise ValueError(f"{task} has no fixed class prompts")
+
+
+@dataclass
+class ZeroShotSet:
+    name: str
+    images: np.ndarray  # (N, H, W, 3) uint8
+    labels: np.ndarray  # (N,) int, index into the prompts
+    prompts: list[list[str]]  # per sample: its candidate texts (shared for attribute tasks)
+
+
+@dataclass
+class RetrievalSet:
+    images: np.ndarray  # (N, H, W, 3) uint8, the true image of each query
+    captions: list[list[str]]  # (N, K+1): true caption first, then the negatives' captions
+    neg_images: np.ndarray  # (N, K, H, W, 3) uint8: the negatives rendered
+
+
+def build_tasks(n: int = 500, image_size: int = 64, seed: int = 0,
+                negatives: int = DEFAULT_NEGATIVES, tasks=TASKS, split: str = "test") -> dict:
+    """All evaluation sets from `split` (the test split; `val` for model selection during
+    training); deterministic in (n, image_size, seed, split)."""
+    out: dict = {}
+    attr = {"zeroshot_color": ("color", list(COLORS)), "zeroshot_shape": ("shape", list(SHAPES)),
+            "zeroshot_size": ("size", list(SIZES)), "zeroshot_position": ("position", list(POSITIONS))}
+    for t_id, task in enumerate(ZEROSHOT_TASKS):
+        if task not in tasks:
+            continue
+        images, labels, prompts = [], [], []
+        for i in range(n):
+            if task == "zeroshot_relation":
+                scene, _ = scene_at(split, i, seed, n_objects=2, stream=(t_id,))
+                texts = [caption_of(_with_relation(scene, r)) for r in RELATIONS]
+                labels.append(RELATIONS.index(scene.relation))
+                prompts.append(texts)
+            else:
+                scene, _ = scene_at(split, i, seed, n_objects=1, stream=(t_id,))
+                key, values = attr[task]
+                value = scene.position if key == "position" else getattr(scene.objects[0], key)
+                labels.append(values.index(value))
+            images.append(render(scene, image_size))
+        if task != "zeroshot_relation":
+            prompts = [class_prompts(task)] * n
+        out[task] = ZeroShotSet(task, np.stack(images), np.asarray(labels), prompts)
+    if any(t in tasks for t in RETRIEVAL_TASKS):
+        images, captions, negs = [], [], []
+        i = 0
+        while len(images) < n:
+            scene, rng = scene_at(split, i, seed, stream=(len(ZEROSHOT_TASKS),))
+            i += 1
+            hn = hard_negatives(scene, rng, negatives)
+            if len(hn) < negatives:
+                continue
+            images.append(render(scene, image_size))
+            captions.append([scene.caption] + [s.caption for _, s in hn])
+            negs.append(np.stack([render(s, image_size) for _, s in hn]))
+        out["retrieval"] = RetrievalSet(np.stack(images), captions, np.stack(negs))
+    return out
+
+
+def _with_relation(scene, relation):
+    import dataclasses
+
+    return dataclasses.replace(scene, relation=relation)
+
+
+def _encode_texts(encode_text: TextEncoder, tokenizer, texts: list[str], cache: dict) -> np.ndarray:
+    todo = sorted({t for t in texts if t not in cache})
+    if todo:
+        emb = encode_text(tokenizer(todo))
+        cache.update(zip(todo, emb))
+    return np.stack([cache[t] for t in texts])
+
+
+def score(sets: dict, encode_image: ImageEncoder, encode_text: TextEncoder, tokenizer) -> dict[str, float]:
+    """Accuracy (zero-shot) or recall@1 (retrieval) of each task, in [0, 1]."""
+    results: dict[str, float] = {}
+    cache: dict = {}
+    for task in ZEROSHOT_TASKS:
+        if task not in sets:
+            continue
+        s = sets[task]
+        img = encode_image(s.images)
+        correct = 0
+        for k in range(len(s.labels)):
+            txt = _encode_texts(encode_text, tokenizer, s.prompts[k], cache)
+            correct += int(np.argmax(txt @ img[k]) == s.labels[k])
+        results[task] = correct / len(s.labels)
+    if "retrieval" in sets:
+        r = sets["retrieval"]
+        n, k = r.neg_images.shape[:2]
+        img = encode_image(r.images)
+        neg = encode_image(r.neg_images.reshape((n * k,) + r.neg_images.shape[2:])).reshape(n, k, -1)
+        i2t = t2i = 0
+        for q in range(n):
+            txt = _encode_texts(encode_text, tokenizer, r.captions[q], cache)
+            i2t += int(np.argmax(txt @ img[q]) == 0)
+            cands = np.concatenate([img[q:q + 1], neg[q]])
+            t2i += int(np.argmax(cands @ txt[0]) == 0)
+        results["retrieval_i2t"], results["retrieval_t2i"] = i2t / n, t2i / n
+    return results
+
+
+def summarize(results: dict[str, float]) -> dict[str, float]:
+    """Means over the zero-shot tasks and the retrieval tasks present."""
+    out = {}
+    zs = [results[t] for t in ZEROSHOT_TASKS if t in results]
+    rt = [results[t] for t in RETRIEVAL_TASKS if t in results]
+    if zs:
+        out["zeroshot_mean"] = float(np.mean(zs))
+    if rt:
+        out["retrieval_mean"] = float(np.mean(rt))
+    return out

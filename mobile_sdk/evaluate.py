@@ -1,0 +1,46 @@
+"""Evaluate a model (or any pair of encoders) on the world's tasks."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .data.tasks import build_tasks, score
+from .tokenizer import Tokenizer
+
+_BATCH = 256
+
+
+def torch_encoders(model, device: torch.device | str = "cpu", batch: int = _BATCH
+                   ) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """(encode_image, encode_text) over numpy: uint8 NHWC pixels / int32 ids -> float32 embeddings."""
+    device = torch.device(device)
+
+    @torch.no_grad()
+    def encode_image(pixels: np.ndarray) -> np.ndarray:
+        outs = []
+        for i in range(0, len(pixels), batch):
+            x = torch.from_numpy(np.ascontiguousarray(pixels[i:i + batch])).to(device).permute(0, 3, 1, 2).float()
+            outs.append(model.encode_image(x).float().cpu().numpy())
+        return np.concatenate(outs) if outs else np.zeros((0, model.cfg.embed_dim), np.float32)
+
+    @torch.no_grad()
+    def encode_text(ids: np.ndarray) -> np.ndarray:
+        outs = []
+        for i in range(0, len(ids), batch):
+            outs.append(model.encode_text(torch.from_numpy(ids[i:i + batch]).to(device)).float().cpu().numpy())
+        return np.concatenate(outs) if outs else np.zeros((0, model.cfg.embed_dim), np.float32)
+
+    return encode_image, encode_text
+
+
+def evaluate_model(model, n: int = 500, split: str = "test", seed: int = 0, device="cpu",
+                   tokenizer: Tokenizer | None = None, sets: dict | None = None) -> dict[str, float]:
+    """Per-task accuracy / recall@1 of an eager model on `n` samples per task of `split`."""
+    model.eval()
+    tokenizer = tokenizer or Tokenizer.from_file()
+    sets = sets if sets is not None else build_tasks(n=n, image_size=model.cfg.vision.image_size, seed=seed, split=split)
+    enc_img, enc_txt = torch_encoders(model, device)
+    return score(sets, enc_img, enc_txt, tokenizer)

@@ -1,0 +1,222 @@
+"""A CLIP-style dual encoder, export-friendly by construction.
+
+- Inputs are what an app has: float32 pixels in [0, 255], NCHW, and int32 token ids.
+  Normalization ((x / 255 - mean) / std) is a per-channel affine inside the graph.
+- No attention mask at all: the text tower is a bidirectional encoder over the padded sequence and
+  pools the <sot> token with a slice (`x[:, :1]`), so there is no -inf, no argmax and no gather.
+- Attention is written as 3-D bmm over (B*heads, T, head_dim) with separate q/k/v projections.
+- Embeddings are L2-normalized as x * rsqrt(sum(x^2) + eps) (no ReduceL2 / F.normalize).
+- Per-layer head counts and MLP widths are config fields, so a structurally pruned model is just
+  another config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+# Pixel statistics of the normalization folded into the image tower (CLIP's).
+PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)
+PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
+L2_EPS = 1e-12
+
+
+def _per_layer(value, depth: int, name: str) -> tuple[int, ...]:
+    vals = (value,) * depth if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(vals) != depth or any(v < 1 for v in vals):
+        raise ValueError(f"{name} must be a positive int or {depth} positive ints, got {value!r}")
+    return vals
+
+
+@dataclass(frozen=True)
+class TowerConfig:
+    width: int  # residual stream width
+    depth: int  # transformer blocks
+    heads: int | tuple[int, ...]  # attention heads, one value or one per block (pruned models)
+    head_dim: int  # width of one attention head
+    mlp_dim: int | tuple[int, ...]  # MLP hidden width, one value or one per block
+
+    def __post_init__(self):
+        if self.width < 1 or self.depth < 0 or self.head_dim < 1:
+            raise ValueError(f"bad tower size: {self}")
+        object.__setattr__(self, "heads", _per_layer(self.heads, self.depth, "heads"))
+        object.__setattr__(self, "mlp_dim", _per_layer(self.mlp_dim, self.depth, "mlp_dim"))
+
+
+@dataclass(frozen=True)
+class VisionConfig(TowerConfig):
+    image_size: int = 64  # input side in pixels (square)
+    patch_size: int = 8  # ViT patch side: (image_size / patch_size)^2 patch tokens + 1 class token
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+
+
+@dataclass(frozen=True)
+class TextConfig(TowerConfig):
+    vocab_size: int = 37  # rows of the token embedding (the committed vocabulary)
+    context_length: int = 20  # fixed token sequence length
+
+
+@dataclass(frozen=True)
+class CLIPConfig:
+    vision: VisionConfig
+    text: TextConfig
+    embed_dim: int = 256  # shared embedding size
+    init_logit_scale: float = math.log(1 / 0.07)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CLIPConfig":
+        d = dict(d)
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - allowed
+        if unknown:
+            raise ValueError(f"unknown CLIPConfig fields {sorted(unknown)}")
+        return cls(vision=VisionConfig(**d.pop("vision")), text=TextConfig(**d.pop("text")), **d)
+
+
+class Attention(nn.Module):
+    def __init__(self, width: int, heads: int, head_dim: int):
+        super().__init__()
+        self.heads, self.head_dim = heads, head_dim
+        inner = heads * head_dim
+        self.q, self.k, self.v = nn.Linear(width, inner), nn.Linear(width, inner), nn.Linear(width, inner)
+        self.out = nn.Linear(inner, width)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape  # (B, T, H*D) -> (B*H, T, D)
+        return x.reshape(b, t, self.heads, self.head_dim).permute(0, 2, 1, 3).reshape(b * self.heads, t, self.head_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        q = self._split(self.q(x)) * (self.head_dim ** -0.5)
+        k, v = self._split(self.k(x)), self._split(self.v(x))
+        attn = torch.bmm(q, k.transpose(1, 2)).softmax(dim=-1)  # (B*H, T, T)
+        y = torch.bmm(attn, v)  # (B*H, T, D)
+        y = y.reshape(b, self.heads, t, self.head_dim).permute(0, 2, 1, 3).reshape(b, t, self.heads * self.head_dim)
+        return self.out(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, width: int, hidden: int):
+        super().__init__()
+        self.fc = nn.Linear(width, hidden)
+        self.act = nn.GELU()
+        self.proj = nn.Linear(hidden, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.act(self.fc(x)))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self, width: int, heads: int, head_dim: int, mlp_dim: int):
+        super().__init__()
+        self.ln1, self.attn = nn.LayerNorm(width), Attention(width, heads, head_dim)
+        self.ln2, self.mlp = nn.LayerNorm(width), MLP(width, mlp_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+def _blocks(cfg: TowerConfig) -> nn.ModuleList:
+    return nn.ModuleList(Block(cfg.width, h, cfg.head_dim, m) for h, m in zip(cfg.heads, cfg.mlp_dim))
+
+
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True) + L2_EPS)
+
+
+class ImageEncoder(nn.Module):
+    """(B, 3, H, W) float32 pixels in [0, 255] -> (B, embed_dim) unit-norm embeddings."""
+
+    def __init__(self, cfg: VisionConfig, embed_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        std = torch.tensor(PIXEL_STD).view(1, 3, 1, 1)
+        self.register_buffer("pixel_scale", 1.0 / (255.0 * std), persistent=False)
+        self.register_buffer("pixel_shift", -torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1) / std, persistent=False)
+        n_patches = (cfg.image_size // cfg.patch_size) ** 2
+        self.patch = nn.Conv2d(3, cfg.width, cfg.patch_size, stride=cfg.patch_size)
+        self.cls = nn.Parameter(torch.zeros(1, 1, cfg.width))
+        self.pos = nn.Parameter(torch.zeros(1, n_patches + 1, cfg.width))
+        self.ln_pre = nn.LayerNorm(cfg.width)
+        self.blocks = _blocks(cfg)
+        self.ln_post = nn.LayerNorm(cfg.width)
+        self.proj = nn.Linear(cfg.width, embed_dim, bias=False)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = pixels * self.pixel_scale + self.pixel_shift
+        x = self.patch(x).flatten(2).transpose(1, 2)  # (B, N, C)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        x = self.ln_pre(x)
+        for blk in self.blocks:
+            x = blk(x)
+        x = self.ln_post(x[:, :1]).flatten(1)  # class token, sliced (no gather)
+        return l2_normalize(self.proj(x))
+
+
+class TextEncoder(nn.Module):
+    """(B, T) int32 token ids -> (B, embed_dim) unit-norm embeddings."""
+
+    def __init__(self, cfg: TextConfig, embed_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.tok = nn.Embedding(cfg.vocab_size, cfg.width)
+        self.pos = nn.Parameter(torch.zeros(1, cfg.context_length, cfg.width))
+        self.blocks = _blocks(cfg)
+        self.ln_final = nn.LayerNorm(cfg.width)
+        self.proj = nn.Linear(cfg.width, embed_dim, bias=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.tok(ids) + self.pos  # (B, T, C)
+        for blk in self.blocks:
+            x = blk(x)
+        x = self.ln_final(x[:, :1]).flatten(1)  # the <sot> token, sliced (no argmax/gather)
+        return l2_normalize(self.proj(x))
+
+
+class CLIP(nn.Module):
+    def __init__(self, cfg: CLIPConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.visual = ImageEncoder(cfg.vision, cfg.embed_dim)
+        self.text = TextEncoder(cfg.text, cfg.embed_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(float(cfg.init_logit_scale)))
+        self.apply(_init_weights)
+        for p in (self.visual.pos, self.text.pos, self.visual.cls):
+            nn.init.normal_(p, std=0.01)
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.visual(pixels)
+
+    def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.text(ids)
+
+    def forward(self, pixels: torch.Tensor, ids: torch.Tensor):
+        """-> (image embeddings, text embeddings, logit scale (clamped exp))."""
+        return self.visual(pixels), self.text(ids), self.logit_scale.exp().clamp(max=100.0)
+
+
+def _init_weights(m: nn.Module) -> None:
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Embedding):
+        nn.init.normal_(m.weight, std=0.02)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

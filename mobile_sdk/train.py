@@ -1,0 +1,276 @@
+"""CLIP training on the procedural world: symmetric InfoNCE (+ optional hard-negative captions,
+as NegCLIP does), AdamW, linear warm-up then cosine decay. Resumable, deterministic data order.
+
+Runs unchanged under `torchrun` (DistributedDataParallel: gloo on CPU, nccl on CUDA): rank r of
+W takes the samples [step*B*W + r*B, step*B*W + (r+1)*B) of the train split at each step, and only
+rank 0 writes checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import load_state_dict_strict, read_metadata, save_checkpoint
+from .data.splits import WorldDataset
+from .errors import CheckpointError, ConfigError
+from .models import create_model, model_config
+from .tokenizer import Tokenizer
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE, STATE_FILE, LOG_FILE = "model.safetensors", "train_state.pt", "train_log.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "teacher"  # registered model name
+    steps: int = 2000  # optimizer steps
+    batch_size: int = 128  # per process (global batch = batch_size * world size)
+    lr: float = 5e-4  # peak learning rate
+    min_lr_ratio: float = 0.02  # cosine decays to lr * min_lr_ratio
+    warmup_steps: int = -1  # -1: 5% of steps
+    weight_decay: float = 0.1  # on matrices only (not biases, norms, embeddings, logit scale)
+    grad_clip: float = 1.0
+    hard_negatives: bool = True  # add one hard-negative caption per image to the text side
+    image_size: int = 64
+    seed: int = 0  # model init; the data stream is the train split of world seed `data_seed`
+    data_seed: int = 0
+    train_samples: int = 0  # 0: the endless train stream; N: cycle over its first N samples
+    workers: int = 2  # data-loader processes per rank
+    eval_every: int = 500  # steps between validation evals (0: never)
+    eval_n: int = 200  # samples per task in validation evals
+    save_every: int = 500  # steps between checkpoints
+    device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto"
+    amp: bool = True  # bf16 autocast on CUDA
+
+    def __post_init__(self):
+        model_config(self.model)  # raises ConfigError on an unknown name
+        if self.train_samples < 0:
+            raise ConfigError(f"train_samples must be >= 0, got {self.train_samples}")
+        for name in ("steps", "batch_size", "image_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+
+    @property
+    def warmup(self) -> int:
+        return max(1, self.steps // 20) if self.warmup_steps < 0 else self.warmup_steps
+
+    def lr_at(self, step: int) -> float:
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        t = (step - self.warmup) / max(1, self.steps - self.warmup)
+        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    return dev
+
+
+class _Batches(torch.utils.data.Sampler):
+    """Index lists for steps [start, steps) of one rank: a pure function of the step."""
+
+    def __init__(self, start: int, steps: int, batch: int, rank: int, world: int, modulo: int = 0):
+        self.start, self.steps, self.batch, self.rank, self.world = start, steps, batch, rank, world
+        self.modulo = modulo
+
+    def __iter__(self):
+        for step in range(self.start, self.steps):
+            base = (step * self.world + self.rank) * self.batch
+            idx = range(base, base + self.batch)
+            yield [i % self.modulo for i in idx] if self.modulo else list(idx)
+
+    def __len__(self):
+        return self.steps - self.start
+
+
+class _Collate:
+    def __init__(self, tokenizer: Tokenizer):
+        self.tok = tokenizer
+
+    def __call__(self, items):
+        images = torch.from_numpy(np.stack([it[0] for it in items])).permute(0, 3, 1, 2).contiguous()
+        texts = [it[1] for it in items] + [it[2] for it in items if len(it) > 2]
+        return images, torch.from_numpy(self.tok(texts))
+
+
+def clip_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE. `txt` may hold extra rows after the first len(img): hard negatives,
+    used as extra candidates for image->text only."""
+    n = img.shape[0]
+    labels = torch.arange(n, device=img.device)
+    logits_i2t = scale * img @ txt.T  # (n, n + extra)
+    logits_t2i = scale * txt[:n] @ img.T  # (n, n)
+    return 0.5 * (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels))
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "pos" not in name and "tok" not in name and "cls" not in name else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _dist_env() -> tuple[int, int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
+    """Train and return the path of the final checkpoint (OUT/model.safetensors)."""
+    import torch.distributed as dist
+
+    out = Path(out_dir)
+    rank, world, local_rank = _dist_env()
+    device = resolve_device(cfg.device)
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        return _train(cfg, out, resume, progress, rank, world, device)
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(cfg, out, resume, progress, rank, world, device) -> Path:
+    torch.manual_seed(cfg.seed)
+    tokenizer = Tokenizer.from_file()
+    model = create_model(cfg.model)
+    if model.cfg.text.vocab_size != tokenizer.vocab_size:
+        raise ConfigError(f"model vocab_size {model.cfg.text.vocab_size} != tokenizer {tokenizer.vocab_size}")
+    if model.cfg.vision.image_size != cfg.image_size:
+        model = create_model(dataclasses.replace(model.cfg, vision=dataclasses.replace(
+            model.cfg.vision, image_size=cfg.image_size)))
+    model.to(device).train()
+    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    start = 0
+    if resume and (out / STATE_FILE).is_file():
+        start = _load_state(model, opt, out, cfg, device)
+        log.info("resumed from step %d", start)
+    elif resume:
+        log.warning("--resume: no %s in %s, starting from scratch", STATE_FILE, out)
+    ddp = model
+    if world > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    ds = WorldDataset("train", cfg.image_size, cfg.data_seed, augment=True, hard_negative=cfg.hard_negatives)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_sampler=_Batches(start, cfg.steps, cfg.batch_size, rank, world, cfg.train_samples), collate_fn=_Collate(tokenizer),
+        num_workers=cfg.workers, persistent_workers=False, prefetch_factor=4 if cfg.workers else None,
+        pin_memory=device.type == "cuda")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    amp = cfg.amp and device.type == "cuda"
+    bar = _progress(progress and rank == 0, cfg.steps, start)
+    t0, seen, loss_ema = time.time(), 0, None
+    step = start
+    for step, (images, ids) in enumerate(loader, start):
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr_at(step)
+        images, ids = images.to(device, non_blocking=True).float(), ids.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            img, txt, scale = ddp(images, ids)
+            loss = clip_loss(img.float(), txt.float(), scale)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100.0))
+        seen += images.shape[0] * world
+        loss_val = float(loss.detach())
+        loss_ema = loss_val if loss_ema is None else 0.98 * loss_ema + 0.02 * loss_val
+        done = step + 1
+        if rank == 0:
+            bar.update(done, loss_ema)
+            record = {"step": done, "loss": round(loss_val, 5), "lr": cfg.lr_at(step),
+                      "logit_scale": round(float(scale.detach()), 3), "samples_per_s": round(seen / (time.time() - t0), 1)}
+            if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
+                record["val"] = _validate(model, cfg, tokenizer, device)
+                model.train()
+            if done % 10 == 0 or "val" in record or done == cfg.steps:
+                with open(out / LOG_FILE, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            if done % cfg.save_every == 0 or done == cfg.steps:
+                _save(model, opt, out, cfg, done, world)
+    bar.close()
+    return out / MODEL_FILE
+
+
+def _validate(model, cfg, tokenizer, device) -> dict:
+    from .evaluate import evaluate_model
+    from .data.tasks import summarize
+
+    res = evaluate_model(model, n=cfg.eval_n, split="val", device=device, tokenizer=tokenizer)
+    res.update(summarize(res))
+    log.info("val: %s", {k: round(v, 3) for k, v in res.items()})
+    return {k: round(v, 4) for k, v in res.items()}
+
+
+def _save(model, opt, out: Path, cfg: TrainConfig, step: int, world: int) -> None:
+    info = {"train_config": dataclasses.asdict(cfg), "step": step, "world_size": world}
+    save_checkpoint(model, out / MODEL_FILE, name=cfg.model, info=info)
+    state = {"step": step, "optimizer": opt.state_dict(), "train_config": json.dumps(dataclasses.asdict(cfg))}
+    tmp = out / (STATE_FILE + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, out / STATE_FILE)
+
+
+def _load_state(model, opt, out: Path, cfg: TrainConfig, device) -> int:
+    from safetensors.torch import load_file
+
+    meta = read_metadata(out / MODEL_FILE)
+    if meta["config"] != model.cfg:
+        raise CheckpointError(f"--resume: {out / MODEL_FILE} holds another architecture than --model {cfg.model}")
+    load_state_dict_strict(model, load_file(str(out / MODEL_FILE)), str(out / MODEL_FILE))
+    model.to(device)
+    try:
+        state = torch.load(out / STATE_FILE, map_location=device, weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"--resume: cannot read {out / STATE_FILE}: {e}; delete it to start over") from e
+    opt.load_state_dict(state["optimizer"])
+    if state["step"] != meta["info"].get("step"):
+        raise CheckpointError(f"--resume: {STATE_FILE} (step {state['step']}) and {MODEL_FILE} "
+                              f"(step {meta['info'].get('step')}) disagree; delete both to start over")
+    return int(state["step"])
+
+
+class _progress:
+    """A rich progress bar on rank 0 (to stderr), or nothing."""
+
+    def __init__(self, enabled: bool, total: int, start: int):
+        self.p = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.p = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), transient=False)
+            self.p.start()
+            self.task = self.p.add_task("train", total=total, completed=start, loss="-")
+
+    def update(self, done: int, loss: float) -> None:
+        if self.p:
+            self.p.update(self.task, completed=done, loss=f"{loss:.3f}")
+
+    def close(self) -> None:
+        if self.p:
+            self.p.stop()

@@ -1,0 +1,74 @@
+import dataclasses
+
+import pytest
+import torch
+
+from mobile_sdk.errors import ConfigError
+from mobile_sdk.models import CLIPConfig, count_parameters, create_model, list_models, model_config
+from mobile_sdk.models.clip import TextConfig, VisionConfig
+
+
+def test_registry():
+    assert {"teacher", "student", "tiny"} <= set(list_models())
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        create_model("nope")
+    assert 4e6 <= count_parameters(create_model("teacher")) <= 8e6
+    assert 1e6 <= count_parameters(create_model("student")) <= 1.5e6
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_shapes_and_unit_norm(name):
+    m = create_model(name)
+    cfg = m.cfg
+    px = torch.rand(3, 3, cfg.vision.image_size, cfg.vision.image_size) * 255
+    ids = torch.randint(0, cfg.text.vocab_size, (3, cfg.text.context_length), dtype=torch.int32)
+    img, txt, scale = m(px, ids)
+    assert img.shape == txt.shape == (3, cfg.embed_dim)
+    assert torch.allclose(img.norm(dim=-1), torch.ones(3), atol=1e-5)
+    assert torch.allclose(txt.norm(dim=-1), torch.ones(3), atol=1e-5)
+    assert 0 < float(scale.detach()) <= 100
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_export_friendly(name):
+    """torch.export works with int32 ids, and the graphs have no -inf, argmax, gather or ReduceL2."""
+    m = create_model(name)
+    s = m.cfg.vision.image_size
+    ep_img = torch.export.export(m.visual, (torch.rand(1, 3, s, s) * 255,))
+    ep_txt = torch.export.export(m.text, (torch.zeros(1, m.cfg.text.context_length, dtype=torch.int32),))
+    for ep in (ep_img, ep_txt):
+        targets = {str(n.target) for n in ep.graph.nodes if n.op == "call_function"}
+        assert not any(("argmax" in t) or ("gather" in t) or ("linalg_vector_norm" in t) or ("full" in t)
+                       for t in targets), targets
+        for const in list(ep.state_dict.values()) + list(ep.constants.values()):
+            if isinstance(const, torch.Tensor) and const.is_floating_point():
+                assert torch.isfinite(const).all()
+
+
+def test_normalization_is_inside_the_graph():
+    m = create_model("tiny")
+    s = m.cfg.vision.image_size
+    px = torch.rand(2, 3, s, s) * 255
+    # Same pixels, different dtype route: the model must not expect pre-normalized input.
+    assert not torch.allclose(m.visual(px), m.visual(px / 255.0))
+
+
+def test_text_is_padding_aware_but_deterministic(tokenizer):
+    m = create_model("tiny")
+    ids = torch.from_numpy(tokenizer(["a red circle", "a red circle", "a blue square"]))
+    out = m.text(ids)
+    assert torch.allclose(out[0], out[1]) and not torch.allclose(out[0], out[2])
+
+
+def test_per_layer_config_builds_a_smaller_model():
+    base = model_config("student")
+    pruned = dataclasses.replace(base, vision=dataclasses.replace(base.vision, heads=(4, 2, 2, 1),
+                                                                  mlp_dim=(512, 256, 128, 64)))
+    assert count_parameters(create_model(pruned)) < count_parameters(create_model(base))
+    assert CLIPConfig.from_dict(pruned.to_dict()) == pruned
+    with pytest.raises(ValueError, match="heads"):
+        dataclasses.replace(base.vision, heads=(1, 2))
+    with pytest.raises(ValueError, match="multiple of patch_size"):
+        VisionConfig(width=8, depth=1, heads=1, head_dim=8, mlp_dim=8, image_size=30, patch_size=8)
+    with pytest.raises(ValueError, match="unknown CLIPConfig fields"):
+        CLIPConfig.from_dict({**base.to_dict(), "extra": 1})
