@@ -134,6 +134,11 @@ def _dist_env() -> tuple[int, int, int]:
 
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
     """Train and return the path of the final checkpoint (OUT/model.safetensors)."""
+    return fit(cfg, out_dir, resume, progress)[1]
+
+
+def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True):
+    """Like `train`, but return (this process's trained model, checkpoint path)."""
     import torch.distributed as dist
 
     out = Path(out_dir)
@@ -213,7 +218,7 @@ def _train(cfg, out, resume, progress, rank, world, device) -> Path:
             if done % cfg.save_every == 0 or done == cfg.steps:
                 _save(model, opt, out, cfg, done, world)
     bar.close()
-    return out / MODEL_FILE
+    return model.eval(), out / MODEL_FILE
 
 
 def _validate(model, cfg, tokenizer, device) -> dict:
