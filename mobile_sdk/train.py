@@ -156,7 +156,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: b
             dist.destroy_process_group()
 
 
-def _train(cfg, out, resume, progress, rank, world, device) -> Path:
+def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Module, Path]:
     torch.manual_seed(cfg.seed)
     tokenizer = Tokenizer.from_file()
     model = create_model(cfg.model)
