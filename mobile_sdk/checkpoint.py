@@ -112,11 +112,31 @@ def load_checkpoint(path: str | Path, expected_config: CLIPConfig | None = None)
     return model.eval(), meta
 
 
-def default_checkpoint() -> Path:
-    """The shipped model: the teacher until a compressed student ships (see README)."""
+def assets_dir() -> Path:
     from importlib import resources
 
-    assets = Path(str(resources.files("mobile_sdk") / "assets"))
+    return Path(str(resources.files("mobile_sdk") / "assets"))
+
+
+def shipped_checkpoint(name: str) -> Path:
+    """A checkpoint committed with the package: `teacher` or `student`."""
+    path = assets_dir() / f"{name}.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"no shipped {name} checkpoint at {path}")
+    return path
+
+
+def pack_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.float16,
+                    info: dict | None = None) -> Path:
+    """Re-save a checkpoint for shipping: strictly loaded, stored as `dtype`, info kept (+ `info`)."""
+    model, meta = load_checkpoint(src)
+    merged = {**meta["info"], **(info or {}), "storage_dtype": str(dtype).replace("torch.", "")}
+    return save_checkpoint(model, dst, name=meta.get("name", ""), info=merged, dtype=dtype)
+
+
+def default_checkpoint() -> Path:
+    """The shipped model: the teacher until a compressed student ships (see README)."""
+    assets = assets_dir()
     for name in ("student.safetensors", "teacher.safetensors"):
         if (assets / name).is_file():
             return assets / name

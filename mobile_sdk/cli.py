@@ -78,21 +78,28 @@ def data_cmd(split, n, out, image_size, seed) -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Data-loader processes.")
 @click.option("--eval-every", type=click.IntRange(min=0), default=500, show_default=True)
 @click.option("--save-every", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--hard-negatives/--no-hard-negatives", default=True, show_default=True)
+@click.option("--hard-negatives", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Hard-negative captions per image (one fact changed); 0 for plain CLIP loss.")
+@click.option("--pairs", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Probability that two batch slots hold a scene and its one-fact-changed twin.")
 @click.option("--train-samples", type=click.IntRange(min=0), default=0, show_default=True,
               help="0: endless stream of new samples; N: cycle over the first N.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--init", "init", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Start from this checkpoint's weights and architecture (fresh optimizer and schedule).")
+@click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Distill from this checkpoint (default loss weights; see `compress` for all of them).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/train_state.pt.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_friendly
-def train_cmd(model, out, steps, batch_size, lr, seed, workers, eval_every, save_every, hard_negatives, train_samples,
-              device, resume, no_progress) -> None:
+def train_cmd(model, out, steps, batch_size, lr, seed, workers, eval_every, save_every, hard_negatives, pairs,
+              train_samples, device, init, teacher, resume, no_progress) -> None:
     """Train a registered model on the procedural world (works under torchrun)."""
     from .train import TrainConfig, train
 
     cfg = TrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, seed=seed, workers=workers,
-                      eval_every=eval_every, save_every=save_every, hard_negatives=hard_negatives, device=device,
-                      train_samples=train_samples)
+                      eval_every=eval_every, save_every=save_every, hard_negatives=hard_negatives, pairs=pairs, device=device,
+                      train_samples=train_samples, init=str(init or ""), teacher=str(teacher or ""))
     path = train(cfg, out, resume=resume, progress=not no_progress)
     click.echo(f"checkpoint: {path}")
 
@@ -118,6 +125,95 @@ def eval_cmd(checkpoint, n, split, json_path, device) -> None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(result, indent=2) + "\n")
         click.echo(f"wrote {json_path}")
+
+
+@main.command("compress")
+@click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Teacher checkpoint (default: the shipped teacher).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Working folder: distilled/, pruned_init.safetensors, pruned/, student.safetensors, report.json.")
+@click.option("--student", default="student", show_default=True, help="Registered architecture to distill into.")
+@click.option("--distill-steps", type=click.IntRange(min=1), default=1500, show_default=True)
+@click.option("--finetune-steps", type=click.IntRange(min=0), default=500, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=128, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Distillation peak learning rate.")
+@click.option("--finetune-lr", type=float, default=3e-4, show_default=True)
+@click.option("--prune-heads", type=float, default=0.25, show_default=True, help="Fraction of heads removed per block.")
+@click.option("--prune-mlp", type=float, default=0.5, show_default=True, help="Fraction of MLP channels removed per block.")
+@click.option("--drop-vision-layers", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--drop-text-layers", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--magnitude-sparsity", type=float, default=0.0, show_default=True,
+              help="Also zero this fraction of block weights (unstructured; does not shrink dense artifacts).")
+@click.option("--kd-weight", type=float, default=1.0, show_default=True)
+@click.option("--affinity-weight", type=float, default=1.0, show_default=True)
+@click.option("--feature-weight", type=float, default=1.0, show_default=True)
+@click.option("--clip-weight", type=float, default=1.0, show_default=True)
+@click.option("--temperature", type=float, default=2.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--eval-n", type=click.IntRange(min=1), default=500, show_default=True, help="Test samples per task.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--no-progress", is_flag=True)
+@_friendly
+def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_size, lr, finetune_lr, prune_heads,
+                 prune_mlp, drop_vision_layers, drop_text_layers, magnitude_sparsity, kd_weight, affinity_weight,
+                 feature_weight, clip_weight, temperature, seed, workers, eval_n, device, no_progress) -> None:
+    """Distill the teacher into a student, prune it structurally, fine-tune, and report."""
+    from .checkpoint import shipped_checkpoint
+    from .compress import DistillConfig, PruneConfig
+    from .compress.pipeline import CompressConfig, compress
+
+    cfg = CompressConfig(
+        student=student, distill_steps=distill_steps, finetune_steps=finetune_steps, batch_size=batch_size, lr=lr,
+        finetune_lr=finetune_lr, seed=seed, workers=workers, eval_n=eval_n, device=device,
+        magnitude_sparsity=magnitude_sparsity,
+        distill=DistillConfig(clip_weight=clip_weight, kd_weight=kd_weight, affinity_weight=affinity_weight,
+                              feature_weight=feature_weight, temperature=temperature),
+        prune=PruneConfig(heads=prune_heads, mlp=prune_mlp, vision_layers=drop_vision_layers,
+                          text_layers=drop_text_layers))
+    path, report = compress(teacher or shipped_checkpoint("teacher"), out, cfg, progress=not no_progress)
+    click.echo(report["table"])
+    click.echo(f"student: {path}\nreport: {out / 'report.json'}")
+
+
+@main.command("pack")
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]), default="float16", show_default=True)
+@_friendly
+def pack_cmd(src, dst, dtype) -> None:
+    """Re-save checkpoint SRC as DST for shipping (strict load, smaller storage dtype)."""
+    import torch
+
+    from .checkpoint import pack_checkpoint
+
+    out = pack_checkpoint(src, dst, getattr(torch, dtype))
+    click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+@main.command("plot")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A train_log.jsonl: plot loss and validation accuracy against step.")
+@click.option("--eval", "eval_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A `mobile-sdk eval --json` file: plot per-task accuracy against chance.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("docs"), show_default=True)
+@click.option("--name", default="teacher", show_default=True, help="File prefix: NAME_training.png, NAME_tasks.png.")
+@_friendly
+def plot_cmd(log_path, eval_path, out_dir, name) -> None:
+    """Draw the training curve and/or the per-task bar chart as PNG files."""
+    from .errors import DataError
+    from .plots import plot_tasks, plot_training
+
+    if not (log_path or eval_path):
+        raise click.UsageError("give --log, --eval or both")
+    if log_path:
+        click.echo(f"wrote {plot_training(log_path, out_dir / f'{name}_training.png', title=f'{name} training')}")
+    if eval_path:
+        try:
+            result = json.loads(Path(eval_path).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise DataError(f"cannot read evaluation JSON {eval_path}: {e}") from None
+        click.echo(f"wrote {plot_tasks(result, out_dir / f'{name}_tasks.png')}")
 
 
 if __name__ == "__main__":

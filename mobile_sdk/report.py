@@ -25,7 +25,7 @@ def evaluate_checkpoint(path: str | Path, n: int = 500, split: str = "test", dev
         "checkpoint": str(path), "model": meta.get("name") or "custom", "params": params,
         "params_image": count_parameters(model.visual), "params_text": count_parameters(model.text),
         "fp32_bytes": 4 * params, "split": split, "n": n, "tasks": tasks, "summary": summarize(tasks),
-        "chance": {t: CHANCE.get(t, 1 / 8) for t in TASKS}, "eval_seconds": round(time.time() - t0, 1),
+        "chance": {t: CHANCE[t] for t in TASKS}, "eval_seconds": round(time.time() - t0, 1),
     }
 
 

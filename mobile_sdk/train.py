@@ -21,7 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_state_dict_strict, read_metadata, save_checkpoint
+from .checkpoint import load_checkpoint, load_state_dict_strict, read_metadata, save_checkpoint
+from .compress.losses import DistillConfig, distill_loss
 from .data.splits import WorldDataset
 from .errors import CheckpointError, ConfigError
 from .models import create_model, model_config
@@ -42,7 +43,8 @@ class TrainConfig:
     warmup_steps: int = -1  # -1: 5% of steps
     weight_decay: float = 0.1  # on matrices only (not biases, norms, embeddings, logit scale)
     grad_clip: float = 1.0
-    hard_negatives: bool = True  # add one hard-negative caption per image to the text side
+    hard_negatives: int = 3  # hard-negative captions per image added to the text side (0: none)
+    pairs: float = 0.0  # probability that a batch slot pair is a scene and its one-fact-changed twin
     image_size: int = 64
     seed: int = 0  # model init; the data stream is the train split of world seed `data_seed`
     data_seed: int = 0
@@ -53,9 +55,16 @@ class TrainConfig:
     save_every: int = 500  # steps between checkpoints
     device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto"
     amp: bool = True  # bf16 autocast on CUDA
+    init: str = ""  # start from this checkpoint (its architecture, e.g. a pruned one) instead of `model`
+    teacher: str = ""  # distill from this checkpoint (loss: `distill`); empty: plain CLIP training
+    distill: DistillConfig = DistillConfig()
+    name: str = ""  # name stored in the checkpoint (default: `model`)
 
     def __post_init__(self):
-        model_config(self.model)  # raises ConfigError on an unknown name
+        if isinstance(self.distill, dict):
+            object.__setattr__(self, "distill", DistillConfig(**self.distill))
+        if not self.init:
+            model_config(self.model)  # raises ConfigError on an unknown name
         if self.train_samples < 0:
             raise ConfigError(f"train_samples must be >= 0, got {self.train_samples}")
         for name in ("steps", "batch_size", "image_size"):
@@ -63,6 +72,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.pairs <= 1.0:
+            raise ConfigError(f"pairs must be in [0, 1], got {self.pairs}")
+        if self.pairs > 0 and self.batch_size % 2:
+            raise ConfigError(f"batch_size must be even when pairs > 0 (twins share a batch), got {self.batch_size}")
 
     @property
     def warmup(self) -> int:
@@ -107,7 +120,7 @@ class _Collate:
 
     def __call__(self, items):
         images = torch.from_numpy(np.stack([it[0] for it in items])).permute(0, 3, 1, 2).contiguous()
-        texts = [it[1] for it in items] + [it[2] for it in items if len(it) > 2]
+        texts = [it[1] for it in items] + [neg for it in items if len(it) > 2 for neg in it[2]]
         return images, torch.from_numpy(self.tok(texts))
 
 
@@ -159,24 +172,39 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: b
 def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Module, Path]:
     torch.manual_seed(cfg.seed)
     tokenizer = Tokenizer.from_file()
-    model = create_model(cfg.model)
+    lineage = None
+    if cfg.init:
+        model, init_meta = load_checkpoint(cfg.init)
+        lineage = {"path": cfg.init, "name": init_meta.get("name", ""), "info": init_meta["info"]}
+    else:
+        model = create_model(cfg.model)
+    teacher = None
+    if cfg.teacher:
+        teacher = load_checkpoint(cfg.teacher)[0].to(device).eval().requires_grad_(False)
+        if teacher.cfg.vision.image_size != cfg.image_size:
+            raise ConfigError(f"teacher {cfg.teacher} takes {teacher.cfg.vision.image_size} px images, not {cfg.image_size}")
     if model.cfg.text.vocab_size != tokenizer.vocab_size:
         raise ConfigError(f"model vocab_size {model.cfg.text.vocab_size} != tokenizer {tokenizer.vocab_size}")
+    if model.cfg.vision.image_size != cfg.image_size and cfg.init:
+        raise ConfigError(f"--image-size {cfg.image_size} differs from {cfg.init}'s {model.cfg.vision.image_size}")
     if model.cfg.vision.image_size != cfg.image_size:
         model = create_model(dataclasses.replace(model.cfg, vision=dataclasses.replace(
             model.cfg.vision, image_size=cfg.image_size)))
-    model.to(device).train()
-    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    net = _Trainable(model, teacher.cfg.embed_dim if teacher is not None else None).to(device).train()
+    opt = torch.optim.AdamW(_param_groups(net, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
     start = 0
     if resume and (out / STATE_FILE).is_file():
-        start = _load_state(model, opt, out, cfg, device)
+        start = _load_state(net, opt, out, cfg, device)
         log.info("resumed from step %d", start)
+        if rank == 0:
+            _truncate_log(out / LOG_FILE, start)
     elif resume:
         log.warning("--resume: no %s in %s, starting from scratch", STATE_FILE, out)
-    ddp = model
+    ddp = net
     if world > 1:
-        ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    ds = WorldDataset("train", cfg.image_size, cfg.data_seed, augment=True, hard_negative=cfg.hard_negatives)
+        ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    ds = WorldDataset("train", cfg.image_size, cfg.data_seed, augment=True, hard_negatives=cfg.hard_negatives,
+                      pairs=cfg.pairs)
     loader = torch.utils.data.DataLoader(
         ds, batch_sampler=_Batches(start, cfg.steps, cfg.batch_size, rank, world, cfg.train_samples), collate_fn=_Collate(tokenizer),
         num_workers=cfg.workers, persistent_workers=False, prefetch_factor=4 if cfg.workers else None,
@@ -192,12 +220,18 @@ def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Mo
             g["lr"] = cfg.lr_at(step)
         images, ids = images.to(device, non_blocking=True).float(), ids.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            img, txt, scale = ddp(images, ids)
-            loss = clip_loss(img.float(), txt.float(), scale)
+            img, txt, scale, p_img, p_txt = ddp(images, ids)
+            if teacher is None:
+                loss = clip_loss(img.float(), txt.float(), scale)
+            else:
+                with torch.no_grad():
+                    t_out = teacher(images, ids)
+                loss, terms = distill_loss(cfg.distill, (img.float(), txt.float(), scale), t_out,
+                                           projected=(p_img.float(), p_txt.float()))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         opt.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100.0))
@@ -209,6 +243,8 @@ def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Mo
             bar.update(done, loss_ema)
             record = {"step": done, "loss": round(loss_val, 5), "lr": cfg.lr_at(step),
                       "logit_scale": round(float(scale.detach()), 3), "samples_per_s": round(seen / (time.time() - t0), 1)}
+            if teacher is not None:
+                record["terms"] = {k: round(v, 5) for k, v in terms.items()}
             if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
                 record["val"] = _validate(model, cfg, tokenizer, device)
                 model.train()
@@ -216,7 +252,7 @@ def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Mo
                 with open(out / LOG_FILE, "a") as f:
                     f.write(json.dumps(record) + "\n")
             if done % cfg.save_every == 0 or done == cfg.steps:
-                _save(model, opt, out, cfg, done, world)
+                _save(net, opt, out, cfg, done, world, lineage)
     bar.close()
     return model.eval(), out / MODEL_FILE
 
@@ -231,27 +267,72 @@ def _validate(model, cfg, tokenizer, device) -> dict:
     return {k: round(v, 4) for k, v in res.items()}
 
 
-def _save(model, opt, out: Path, cfg: TrainConfig, step: int, world: int) -> None:
+class _Trainable(torch.nn.Module):
+    """The model plus, when distilling into a narrower embedding, the linear projectors of the
+    feature loss (trained with it, saved in train_state.pt, not in the checkpoint). Projections
+    happen in forward so DistributedDataParallel sees every parameter used."""
+
+    def __init__(self, model, teacher_dim: int | None):
+        super().__init__()
+        self.model = model
+        d = model.cfg.embed_dim
+        if teacher_dim is not None and teacher_dim != d:
+            self.proj_img = torch.nn.Linear(d, teacher_dim, bias=False)
+            self.proj_txt = torch.nn.Linear(d, teacher_dim, bias=False)
+        else:
+            self.proj_img = self.proj_txt = None
+
+    def forward(self, images, ids):
+        img, txt, scale = self.model(images, ids)
+        if self.proj_img is None:
+            return img, txt, scale, img, txt
+        return img, txt, scale, self.proj_img(img), self.proj_txt(txt)
+
+    def extras(self) -> dict:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("model.")}
+
+
+def _save(net: _Trainable, opt, out: Path, cfg: TrainConfig, step: int, world: int, lineage=None) -> None:
     info = {"train_config": dataclasses.asdict(cfg), "step": step, "world_size": world}
-    save_checkpoint(model, out / MODEL_FILE, name=cfg.model, info=info)
-    state = {"step": step, "optimizer": opt.state_dict(), "train_config": json.dumps(dataclasses.asdict(cfg))}
+    if lineage:
+        info["init_from"] = lineage  # what this run started from, with that checkpoint's own info
+    save_checkpoint(net.model, out / MODEL_FILE, name=cfg.name or cfg.model, info=info)
+    state = {"step": step, "optimizer": opt.state_dict(), "train_config": json.dumps(dataclasses.asdict(cfg)),
+             "extras": net.extras()}
     tmp = out / (STATE_FILE + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, out / STATE_FILE)
 
 
-def _load_state(model, opt, out: Path, cfg: TrainConfig, device) -> int:
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log records after `step` (written by the interrupted run after its last checkpoint),
+    so a resumed run's log has each step once."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)
+
+
+def _load_state(net: _Trainable, opt, out: Path, cfg: TrainConfig, device) -> int:
     from safetensors.torch import load_file
 
+    model = net.model
     meta = read_metadata(out / MODEL_FILE)
     if meta["config"] != model.cfg:
         raise CheckpointError(f"--resume: {out / MODEL_FILE} holds another architecture than --model {cfg.model}")
     load_state_dict_strict(model, load_file(str(out / MODEL_FILE)), str(out / MODEL_FILE))
-    model.to(device)
     try:
         state = torch.load(out / STATE_FILE, map_location=device, weights_only=True)
     except Exception as e:
         raise CheckpointError(f"--resume: cannot read {out / STATE_FILE}: {e}; delete it to start over") from e
+    extras = state.get("extras", {})
+    if set(extras) != set(net.extras()):
+        raise CheckpointError(f"--resume: {out / STATE_FILE} was written by a different run (distillation "
+                              f"projectors differ); delete it to start over")
+    net.load_state_dict({**{f"model.{k}": v for k, v in model.state_dict().items()}, **extras})
+    net.to(device)
     opt.load_state_dict(state["optimizer"])
     if state["step"] != meta["info"].get("step"):
         raise CheckpointError(f"--resume: {STATE_FILE} (step {state['step']}) and {MODEL_FILE} "

@@ -1,34 +1,50 @@
-"""The shipped checkpoint: loads strictly and is far better than chance on held-out data."""
+"""The shipped teacher: loads strictly, is the registered architecture, a finished run, and beats
+chance on held-out test data where it has learned something, by task."""
 
 import pytest
 
-from mobile_sdk.checkpoint import default_checkpoint, load_checkpoint
-from mobile_sdk.data.tasks import CHANCE, build_tasks
+from mobile_sdk.checkpoint import load_checkpoint, shipped_checkpoint
+from mobile_sdk.data.tasks import CHANCE, build_tasks, summarize
 from mobile_sdk.evaluate import evaluate_model
 from mobile_sdk.models import model_config
 
-# The interim teacher (docs/teacher.md) scores 48% mean zero-shot vs 19.7% chance; it must clear
-# chance by 15 points on 100 test samples per task: noise cannot fail that, a broken checkpoint,
-# a changed world or a preprocessing bug does. Issue #3 replaces the teacher and tightens this
-# to a per-task margin.
-MARGIN = 0.15
+# Required points above chance on 100 test samples per task (binomial noise: ~4-5 points). Set
+# ~15 points below the shipped teacher's own test figures (docs/teacher.md), so noise cannot fail
+# them while a broken checkpoint, a changed world, tokenizer or preprocessing does. Shape, position
+# and relation are not learned well enough yet (issue #3 is open) to demand a margin: their floor
+# only catches a model that has become worse than chance there. Raise these as the teacher improves.
+MARGINS = {"zeroshot_color": 0.60, "zeroshot_size": 0.25, "zeroshot_shape": -0.05, "zeroshot_position": -0.05,
+           "zeroshot_relation": -0.05, "retrieval_i2t": -0.05, "retrieval_t2i": -0.05}
+ZEROSHOT_MEAN_MARGIN = 0.20
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    return load_checkpoint(default_checkpoint())
+def teacher():
+    return load_checkpoint(shipped_checkpoint("teacher"), expected_config=model_config("teacher"))
 
 
-def test_shipped_checkpoint_is_the_registered_architecture(shipped):
-    model, meta = shipped
-    assert meta["config"] == model_config(meta["name"])
-    assert meta["info"]["step"] == meta["info"]["train_config"]["steps"]  # a finished run
+def test_shipped_teacher_is_a_finished_run_of_the_registered_architecture(teacher):
+    model, meta = teacher
+    assert meta["name"] == "teacher"
+    assert meta["info"]["step"] == meta["info"]["train_config"]["steps"]
+    assert meta["info"]["storage_dtype"] == "float16"
+
+
+@pytest.fixture(scope="module")
+def scores(teacher):
+    model, _ = teacher
+    res = evaluate_model(model, sets=build_tasks(n=100, image_size=model.cfg.vision.image_size))
+    return {**res, **summarize(res)}
 
 
 @pytest.mark.slow
-def test_shipped_model_beats_chance_widely(shipped):
-    model, _ = shipped
-    res = evaluate_model(model, sets=build_tasks(n=100, image_size=model.cfg.vision.image_size))
-    zs = [t for t in res if t.startswith("zeroshot_")]
-    mean, chance = sum(res[t] for t in zs) / len(zs), sum(CHANCE[t] for t in zs) / len(zs)
-    assert mean >= chance + MARGIN, res
+@pytest.mark.parametrize("task", sorted(MARGINS))
+def test_shipped_teacher_per_task(scores, task):
+    assert scores[task] >= CHANCE[task] + MARGINS[task], (task, scores[task], CHANCE[task])
+
+
+@pytest.mark.slow
+def test_shipped_teacher_zeroshot_mean_far_above_chance(scores):
+    zs = [t for t in CHANCE if t.startswith("zeroshot_")]
+    chance = sum(CHANCE[t] for t in zs) / len(zs)
+    assert scores["zeroshot_mean"] >= chance + ZEROSHOT_MEAN_MARGIN, scores

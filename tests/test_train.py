@@ -7,7 +7,7 @@ from mobile_sdk.checkpoint import load_checkpoint
 from mobile_sdk.errors import ConfigError
 from mobile_sdk.train import TrainConfig, clip_loss, train
 
-FAST = dict(model="tiny", batch_size=32, lr=3e-3, workers=0, eval_every=0, hard_negatives=True, train_samples=64)
+FAST = dict(model="tiny", batch_size=32, lr=3e-3, workers=0, eval_every=0, hard_negatives=2, train_samples=64)
 
 
 def _losses(path):
@@ -76,3 +76,12 @@ def test_config_validation():
         if torch.cuda.is_available():
             raise ConfigError("no CUDA (skipped: this machine has one)")
         resolve_device("cuda")
+
+
+def test_resume_drops_log_records_after_the_checkpoint(tmp_path):
+    from mobile_sdk.train import _truncate_log
+
+    log = tmp_path / "train_log.jsonl"
+    log.write_text("".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in (10, 20, 30, 40)))
+    _truncate_log(log, 20)
+    assert [json.loads(l)["step"] for l in log.read_text().splitlines()] == [10, 20]

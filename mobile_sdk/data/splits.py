@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .render import render
-from .world import Scene, random_caption, sample_scene
+from .world import Scene, hard_negatives, random_caption, sample_scene
 
 SPLITS = {"train": 0, "val": 1, "test": 2, "calibration": 3}
 DEFAULT_SEED = 0
@@ -34,29 +34,57 @@ class WorldDataset:
     """Map-style dataset of (uint8 image (H, W, 3), caption) pairs of one split.
 
     `augment=True` returns a random true caption per sample (training); otherwise the canonical one.
-    `hard_negative=True` adds a third item: the canonical caption of a hard-negative scene.
+    `hard_negatives=k` (k > 0) adds a third item: the canonical captions of k hard-negative scenes
+    (kinds dealt round-robin; repeated when a scene has fewer than k).
+    `pairs=p` (training): with probability p, sample 2j+1 is the twin of sample 2j, the same scene
+    with one fact changed (same background and noise), and both carry their full captions, so a
+    batch holds image/caption pairs that only that fact tells apart (TripletCLIP-style hard
+    negatives on both sides of the loss). Batches must start at even indices.
     """
 
     def __init__(self, split: str = "train", image_size: int = 64, seed: int = DEFAULT_SEED,
-                 length: int | None = None, augment: bool = False, hard_negative: bool = False):
+                 length: int | None = None, augment: bool = False, hard_negatives: int = 0,
+                 pairs: float = 0.0):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
         self.split, self.image_size, self.seed = split, image_size, seed
         self.length = SPLIT_SIZES[split] if length is None else length
-        self.augment, self.hard_negative = augment, hard_negative
+        self.augment, self.hard_negatives = augment, int(hard_negatives)
+        if not 0.0 <= pairs <= 1.0:
+            raise ValueError(f"pairs must be a probability, got {pairs}")
+        self.pairs = float(pairs)
 
     def __len__(self) -> int:
         return self.length
 
+    def _scene(self, index: int):
+        """-> (scene, generator for its captions, whether it is half of a twin pair)."""
+        if self.pairs > 0:
+            even = index - index % 2
+            prng = split_rng(self.split, even, self.seed, 1)  # the pair stream of sample `even`
+            if prng.random() < self.pairs:
+                if index == even:
+                    scene, rng = scene_at(self.split, index, self.seed)
+                    return scene, rng, True
+                base, _ = scene_at(self.split, even, self.seed)
+                twin = hard_negatives(base, prng, 1, prefer_binding=False)
+                if twin:
+                    return twin[0][1], prng, True
+                # a scene without negatives cannot occur here; fall through to an independent sample
+        scene, rng = scene_at(self.split, index, self.seed)
+        return scene, rng, False
+
     def __getitem__(self, index: int):
         if not 0 <= index < self.length:
             raise IndexError(index)
-        scene, rng = scene_at(self.split, index, self.seed)
+        scene, rng, paired = self._scene(index)
         image = render(scene, self.image_size)
-        caption = random_caption(scene, rng) if self.augment else scene.caption
-        if not self.hard_negative:
+        caption = random_caption(scene, rng) if self.augment and not paired else scene.caption
+        if self.hard_negatives <= 0:
             return image, caption
-        from .world import hard_negatives
 
-        negs = hard_negatives(scene, rng, 1)
-        return image, caption, (negs[0][1].caption if negs else caption)
+        k = self.hard_negatives
+        negs = [s.caption for _, s in hard_negatives(scene, rng, k, prefer_binding=False)]
+        if not negs:  # cannot happen in this world (every scene has 20+ negatives); stay well-formed
+            raise RuntimeError(f"scene without hard negatives: {scene.caption}")
+        return image, caption, [negs[i % len(negs)] for i in range(k)]

@@ -30,9 +30,10 @@ from .world import COLORS, POSITION_PHRASES, POSITIONS, RELATIONS, SHAPES, SIZES
 ZEROSHOT_TASKS = ("zeroshot_color", "zeroshot_shape", "zeroshot_size", "zeroshot_position", "zeroshot_relation")
 RETRIEVAL_TASKS = ("retrieval_i2t", "retrieval_t2i")
 TASKS = ZEROSHOT_TASKS + RETRIEVAL_TASKS
-CHANCE = {"zeroshot_color": 1 / len(COLORS), "zeroshot_shape": 1 / len(SHAPES), "zeroshot_size": 1 / len(SIZES),
-          "zeroshot_position": 1 / len(POSITIONS), "zeroshot_relation": 1 / len(RELATIONS)}
 DEFAULT_NEGATIVES = 7
+CHANCE = {"zeroshot_color": 1 / len(COLORS), "zeroshot_shape": 1 / len(SHAPES), "zeroshot_size": 1 / len(SIZES),
+          "zeroshot_position": 1 / len(POSITIONS), "zeroshot_relation": 1 / len(RELATIONS),
+          "retrieval_i2t": 1 / (DEFAULT_NEGATIVES + 1), "retrieval_t2i": 1 / (DEFAULT_NEGATIVES + 1)}
 
 ImageEncoder = Callable[[np.ndarray], np.ndarray]
 TextEncoder = Callable[[np.ndarray], np.ndarray]

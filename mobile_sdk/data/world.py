@@ -115,11 +115,17 @@ def caption_of(scene: Scene, drop: frozenset[str] = frozenset(), flip: bool = Fa
 
 def random_caption(scene: Scene, rng: np.random.Generator) -> str:
     """A random true caption of the scene: training-time text augmentation."""
-    if rng.random() < 0.4:
+    u = rng.random()
+    if u < 0.35:
         return scene.caption
-    drop = frozenset(k for k in ("size", "color", "shape", "position") if rng.random() < 0.3)
-    if {"size", "color", "shape"} <= drop:  # keep at least one object attribute
-        drop = drop - {("size", "color", "shape")[rng.integers(3)]}
+    facts = ("size", "color", "shape") + (("position",) if len(scene.objects) == 1 else ())
+    if u < 0.55:  # one fact alone: "a red object", "a circle", "an object in the top left"
+        keep = facts[rng.integers(len(facts))]
+        drop = frozenset(f for f in ("size", "color", "shape", "position") if f != keep)
+    else:
+        drop = frozenset(k for k in ("size", "color", "shape", "position") if rng.random() < 0.3)
+        if {"size", "color", "shape"} <= drop:  # keep at least one object attribute
+            drop = drop - {("size", "color", "shape")[rng.integers(3)]}
     return caption_of(scene, drop=drop, flip=bool(rng.random() < 0.5),
                       drop_third=bool(rng.random() < 0.3), no_relation=bool(rng.random() < 0.1))
 
@@ -195,7 +201,8 @@ def _valid(scene: Scene) -> bool:
             and relation_between(scene.objects[0], scene.objects[1]) == scene.relation)
 
 
-def hard_negatives(scene: Scene, rng: np.random.Generator, k: int) -> list[tuple[str, Scene]]:
+def hard_negatives(scene: Scene, rng: np.random.Generator, k: int,
+                   prefer_binding: bool = True) -> list[tuple[str, Scene]]:
     """Up to `k` scenes that differ from `scene` in exactly one fact, as (kind, scene) pairs.
 
     Kinds: one attribute of one object changed (`color`, `shape`, `size`, `position`), two
@@ -203,6 +210,9 @@ def hard_negatives(scene: Scene, rng: np.random.Generator, k: int) -> list[tuple
     attributes to objects), or the relation reversed (`relation`, by swapping the two objects'
     places). Each negative renders with the same background and noise as the original, and its
     canonical caption differs from the original's, so it is false of the original image.
+
+    `prefer_binding=True` (the evaluation tasks) puts binding and relation negatives first;
+    `False` (training) deals the kinds round-robin in random order, so every fact gets contrasted.
     """
     objs = list(scene.objects)
     cands: list[tuple[str, Scene]] = []
@@ -250,6 +260,16 @@ def hard_negatives(scene: Scene, rng: np.random.Generator, k: int) -> list[tuple
         if s.caption not in seen:
             seen.add(s.caption)
             unique.append((kind, s))
+    if not prefer_binding:
+        by_kind: dict[str, list] = {}
+        for c in unique:
+            by_kind.setdefault(c[0], []).append(c)
+        pools = [by_kind[kind] for kind in sorted(by_kind)]
+        pools = [[p[i] for i in rng.permutation(len(p))] for p in (pools[j] for j in rng.permutation(len(pools)))]
+        dealt = []
+        while len(dealt) < k and any(pools):
+            dealt += [p.pop() for p in pools if p]
+        return dealt[:k]
     hard = [c for c in unique if c[0].startswith("swap_") or c[0] == "relation"]
     rest = [c for c in unique if c not in hard]
     order = rng.permutation(len(rest))

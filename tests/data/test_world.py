@@ -86,6 +86,30 @@ def test_hard_negatives_are_false_and_share_the_background():
     assert {"color", "shape", "size", "position", "relation", "swap_color", "swap_shape"} <= kinds
 
 
+def test_training_negatives_cover_every_kind_in_turn():
+    from collections import Counter
+
+    seen = Counter()
+    for i in range(100):
+        scene, rng = scene_at("train", i)
+        negs = hard_negatives(scene, rng, 4, prefer_binding=False)
+        kinds = [k for k, _ in negs]
+        available = {k for k, _ in hard_negatives(scene, rng, 99, prefer_binding=False)}
+        assert len(set(kinds)) == min(4, len(available))  # round-robin: kinds repeat only when exhausted
+        assert scene.caption not in {s.caption for _, s in negs}
+        seen.update(kinds)
+    # position (one object) and relation (two or more) negatives are dealt, not crowded out
+    assert seen["position"] > 20 and seen["relation"] > 20, seen
+
+
+def test_dataset_hard_negatives_are_false_captions():
+    ds = WorldDataset("train", augment=True, hard_negatives=3)
+    for i in range(30):
+        image, caption, negs = ds[i]
+        scene, _ = scene_at("train", i)
+        assert len(negs) == 3 and scene.caption not in negs and caption not in negs
+
+
 def test_tasks_build_and_perfect_encoders_score_one(tokenizer):
     sets = build_tasks(n=20)
     assert set(sets) == {t for t in TASKS if t.startswith("zeroshot")} | {"retrieval"}
@@ -114,3 +138,14 @@ def test_tasks_build_and_perfect_encoders_score_one(tokenizer):
     assert res == {t: 1.0 for t in TASKS}
     assert summarize(res) == {"zeroshot_mean": 1.0, "retrieval_mean": 1.0}
     assert all(0 < CHANCE[t] < 1 for t in CHANCE)
+
+
+def test_twin_pairs_differ_in_one_fact_and_share_the_background():
+    ds = WorldDataset("train", augment=True, hard_negatives=1, pairs=1.0)
+    for j in range(0, 40, 2):
+        (img_a, cap_a, _), (img_b, cap_b, _) = ds[j], ds[j + 1]
+        base, _ = scene_at("train", j)
+        assert cap_a == base.caption and cap_b != cap_a  # full captions, and they differ
+        diff = img_a != img_b
+        assert diff.any() and diff.mean() < 0.5  # a local change on the same background
+    assert all(scene_at("train", i)[0].caption == WorldDataset("train")[i][1] for i in range(4))
