@@ -78,7 +78,7 @@ def _train_stage(cfg: CompressConfig, out: Path, teacher: Path, steps: int, lr: 
     tcfg = TrainConfig(model=cfg.student, steps=steps, batch_size=cfg.batch_size, lr=lr, seed=cfg.seed,
                        workers=cfg.workers, eval_every=0, save_every=max(1, steps // 10), device=cfg.device,
                        init=init, teacher=str(teacher), distill=cfg.distill, name=name)
-    return train(tcfg, out, resume=True, progress=progress)
+    return train(tcfg, out, resume=(out / "train_state.pt").is_file(), progress=progress)
 
 
 def _importance_batches(cfg: CompressConfig, image_size: int):
@@ -153,7 +153,7 @@ def describe(path: Path, label: str, n: int, device: str = "cpu") -> dict:
 
 def render_report(rows: list[dict], magnitude: dict | None = None) -> str:
     tasks = list(rows[0]["tasks"])
-    head = ["", "params", "fp32 MB", "img ms", "txt ms"] + [t.replace("zeroshot_", "zs ").replace("retrieval_", "")
+    head = ["model", "params", "fp32 MiB", "img ms", "txt ms"] + [t.replace("zeroshot_", "zs ").replace("retrieval_", "")
                                                           for t in tasks] + ["zs mean", "R@1 mean"]
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for r in rows:
