@@ -1,0 +1,161 @@
+"""ExecuTorch + XNNPACK: one tower -> one `.pte` (fp32, int8 static or int8 dynamic), a runner on
+`executorch.runtime`, and a delegation report (delegated vs portable nodes, ops left out).
+
+Work in progress (issue #5): conversion, quantization, the runner and the report work; the
+export-time rewrites that move LayerNorm, the L2-norm sum and the class-token expand into the
+delegate are not written yet, so some ops still run on portable kernels (the report lists them).
+
+ExecuTorch, torchao and the XNNPACK partitioner are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mobile_sdk.errors import ConversionError, DataError
+
+from .base import Artifact, TensorSpec, atomic_output
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "executorch"
+PRECISIONS = ("fp32", "int8", "int8_dynamic")
+
+
+@dataclass(frozen=True)
+class ExecuTorchConfig:
+    precision: str = "int8"  # fp32 | int8 (static, PT2E, per-channel weights) | int8_dynamic
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ConversionError(f"unknown ExecuTorch precision {self.precision!r}; choose one of {PRECISIONS}")
+
+
+def tower_module(model, tower: str) -> torch.nn.Module:
+    if tower == "image":
+        return model.visual.eval()
+    if tower == "text":
+        return model.text.eval()
+    raise ConversionError(f"unknown tower {tower!r}; choose 'image' or 'text'")
+
+
+def _input_spec(module, tower: str, example: torch.Tensor) -> TensorSpec:
+    if tower == "image":
+        return TensorSpec("pixels", tuple(example.shape), "float32", "NCHW")
+    return TensorSpec("ids", tuple(example.shape), "int32", "NT")
+
+
+def _quantize(module: torch.nn.Module, example: torch.Tensor, calibration: list[torch.Tensor] | None,
+              dynamic: bool) -> torch.nn.Module:
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer, get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    qconfig = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
+    # Dynamic quantization covers linear layers only (XNNPACK has no dynamic per-channel conv).
+    quantizer = XNNPACKQuantizer().set_module_type(torch.nn.Linear, qconfig) if dynamic else \
+        XNNPACKQuantizer().set_global(qconfig)
+    graph = torch.export.export(module, (example,)).module()
+    prepared = prepare_pt2e(graph, quantizer)
+    if not dynamic and not calibration:
+        raise DataError("static int8 needs calibration inputs (calibration_data/); got none")
+    # Static: activation ranges come from the calibration data. Dynamic: activations are quantized
+    # at run time, but the weight observers still need one pass to see the weights.
+    for x in (calibration if not dynamic else [example]):
+        prepared(x)
+    return convert_pt2e(prepared)
+
+
+def delegation_report(graph_module) -> dict:
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    info = get_delegation_info(graph_module)
+    df = info.get_operator_delegation_dataframe()
+    rows = [r for r in df.to_dict("records") if r["op_type"] not in ("Total", "getitem")]
+    delegated = sum(int(r["occurrences_in_delegated_graphs"]) for r in rows)
+    portable = sum(int(r["occurrences_in_non_delegated_graphs"]) for r in rows)
+    return {
+        "delegated_subgraphs": int(info.num_delegated_subgraphs),
+        "delegated_nodes": delegated,
+        "portable_nodes": portable,
+        "delegated_fraction": delegated / max(1, delegated + portable),
+        "portable_ops": {r["op_type"]: int(r["occurrences_in_non_delegated_graphs"])
+                         for r in rows if r["occurrences_in_non_delegated_graphs"]},
+    }
+
+
+def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, out_dir: Path,
+            calibration: list[torch.Tensor] | None = None) -> Artifact:
+    """Lower one tower to `OUT/{tower}_{precision}.pte` (+ `.json` metadata), atomically."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    module = tower_module(model, tower)
+    # A non-contiguous example (say, a permuted NHWC batch) would be exported with its strides as
+    # the program's dim order, and contiguous NCHW inputs would then be read wrongly.
+    example = example.contiguous()
+    calibration = [x.contiguous() for x in calibration] if calibration else calibration
+    with torch.no_grad():
+        reference = module(example)
+    try:
+        if config.precision != "fp32":
+            module = _quantize(module, example, calibration, dynamic=config.precision == "int8_dynamic")
+        ep = torch.export.export(module, (example,))
+        edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+        report = delegation_report(edge.exported_program().graph_module)  # before to_executorch()
+        program = edge.to_executorch()
+    except (DataError, ConversionError):
+        raise
+    except Exception as e:  # export / lowering failures name the step
+        raise ConversionError(f"ExecuTorch {config.precision} lowering of the {tower} tower failed: "
+                              f"{type(e).__name__}: {e}") from e
+    out_dir = Path(out_dir)
+    path = out_dir / f"{tower}_{config.precision}.pte"
+    artifact = Artifact(PLATFORM, tower, config.precision, path, [_input_spec(module, tower, example)],
+                        [TensorSpec("embedding", tuple(reference.shape), "float32", "NC")], {"delegation": report})
+    artifact.extra["bytes"] = len(program.buffer)
+    with atomic_output(path) as tmp:  # each file appears whole or not at all
+        tmp.write_bytes(program.buffer)
+    with atomic_output(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(artifact.to_dict(), indent=2) + "\n")
+    return artifact
+
+
+class PteRunner:
+    """Runs a `.pte` on the ExecuTorch runtime: numpy in (the artifact's input shape and dtype),
+    numpy embeddings out."""
+
+    def __init__(self, path: str | Path, input_spec: TensorSpec | None = None):
+        from executorch.runtime import Runtime
+
+        path = Path(path)
+        if not path.is_file():
+            raise ConversionError(f"ExecuTorch program not found: {path}")
+        meta = path.with_suffix(".json")
+        if input_spec is None and meta.is_file():
+            spec = json.loads(meta.read_text())["inputs"][0]
+            input_spec = TensorSpec(spec["name"], tuple(spec["shape"]), spec["dtype"], spec["layout"])
+        self.spec = input_spec
+        try:
+            # Keep the bytes alive as long as the program: the runtime does not own its buffer.
+            self._buffer = path.read_bytes()
+            self._program = Runtime.get().load_program(self._buffer)
+            self.method = self._program.load_method("forward")
+        except Exception as e:
+            raise ConversionError(f"cannot load {path} as an ExecuTorch program ({type(e).__name__}: {e}); "
+                                  f"is it a .pte written by this exporter and intact?") from e
+
+    def __call__(self, inputs: np.ndarray) -> np.ndarray:
+        if self.spec is not None:
+            if tuple(inputs.shape) != tuple(self.spec.shape):
+                raise DataError(f"input {self.spec.name}: expected shape {tuple(self.spec.shape)}, got {tuple(inputs.shape)}")
+            if inputs.dtype != np.dtype(self.spec.dtype):
+                raise DataError(f"input {self.spec.name}: expected dtype {self.spec.dtype}, got {inputs.dtype}")
+        out = self.method.execute([torch.from_numpy(np.ascontiguousarray(inputs))])[0]
+        return out.numpy().copy()  # the runtime reuses its output buffer on the next call

@@ -1,0 +1,97 @@
+"""ExecuTorch + XNNPACK on the shipped model: real lowering, the real runtime, real data."""
+
+import numpy as np
+import pytest
+import torch
+
+from converters.executorch import ExecuTorchConfig, PteRunner, convert
+from mobile_sdk.checkpoint import load_checkpoint, shipped_checkpoint
+from mobile_sdk.data.calibration import load_calibration
+from mobile_sdk.data.tasks import build_tasks
+from mobile_sdk.errors import ConversionError, DataError
+from mobile_sdk.tokenizer import Tokenizer
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_checkpoint(shipped_checkpoint("teacher"))[0]
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Calibration inputs from calibration_data/, evaluation inputs from the test split."""
+    cal = load_calibration("calibration_data", 64, 16)
+    tok = Tokenizer.from_file()
+    test = build_tasks(n=12, tasks=("retrieval_i2t",))["retrieval"]
+    return {
+        "image": (torch.from_numpy(cal.images).permute(0, 3, 1, 2).float(),
+                  torch.from_numpy(test.images).permute(0, 3, 1, 2).float()),
+        "text": (torch.from_numpy(tok(cal.captions)), torch.from_numpy(tok([c[0] for c in test.captions]))),
+    }
+
+
+def _cosines(model, tower, artifact, inputs):
+    runner = PteRunner(artifact.path)
+    with torch.no_grad():
+        ref = (model.visual if tower == "image" else model.text)(inputs).numpy()
+    out = np.concatenate([runner(inputs[i:i + 1].numpy()) for i in range(len(inputs))])
+    assert np.isfinite(out).all()
+    return (ref * out).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(out, axis=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tower, precision, mean_min, row_min", [
+    ("image", "fp32", 0.99999, 0.99999),
+    ("text", "fp32", 0.99999, 0.99999),
+    ("image", "int8_dynamic", 0.995, 0.98),
+    ("text", "int8_dynamic", 0.995, 0.98),
+    ("text", "int8", 0.995, 0.98),
+])
+def test_lower_run_and_match(model, data, tmp_path, tower, precision, mean_min, row_min):
+    cal, test = data[tower]
+    art = convert(model, tower, cal[:1], ExecuTorchConfig(precision), tmp_path,
+                  calibration=[cal[i:i + 1] for i in range(len(cal))])
+    assert art.path.name == f"{tower}_{precision}.pte" and art.path.with_suffix(".json").is_file()
+    cos = _cosines(model, tower, art, test)
+    assert cos.mean() >= mean_min and cos.min() >= row_min, (cos.mean(), cos.min())
+    rep = art.extra["delegation"]
+    assert rep["delegated_fraction"] >= 0.9, rep  # of compute nodes, XNNPACK
+    assert not list(tmp_path.glob(".*"))  # no temp folders left behind
+
+
+@pytest.fixture(scope="module")
+def text_fp32(model, data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("et")
+    return convert(model, "text", data["text"][0][:1], ExecuTorchConfig("fp32"), out)
+
+
+@pytest.mark.slow
+def test_runner_rejects_bad_inputs(text_fp32):
+    runner = PteRunner(text_fp32.path)
+    with pytest.raises(DataError, match="expected shape"):
+        runner(np.zeros((2, 20), np.int32))
+    with pytest.raises(DataError, match="expected dtype int32"):
+        runner(np.zeros((1, 20), np.int64))
+
+
+@pytest.mark.slow
+def test_missing_and_corrupt_programs(text_fp32, tmp_path):
+    with pytest.raises(ConversionError, match="not found"):
+        PteRunner(tmp_path / "nope.pte")
+    bad = tmp_path / "bad.pte"
+    bad.write_bytes(text_fp32.path.read_bytes()[:1000])
+    with pytest.raises(ConversionError, match="cannot load"):
+        PteRunner(bad)
+
+
+def test_unknown_precision():
+    with pytest.raises(ConversionError, match="unknown ExecuTorch precision"):
+        ExecuTorchConfig("int4")
+
+
+def test_static_int8_without_calibration_is_a_data_error(tmp_path):
+    from mobile_sdk.models import create_model
+
+    with pytest.raises(DataError, match="calibration"):
+        convert(create_model("tiny"), "text", torch.zeros(1, 20, dtype=torch.int32), ExecuTorchConfig("int8"), tmp_path)
+    assert not list(tmp_path.iterdir())
