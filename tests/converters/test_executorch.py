@@ -55,7 +55,8 @@ def test_lower_run_and_match(model, data, tmp_path, tower, precision, mean_min, 
     cos = _cosines(model, tower, art, test)
     assert cos.mean() >= mean_min and cos.min() >= row_min, (cos.mean(), cos.min())
     rep = art.extra["delegation"]
-    assert rep["delegated_fraction"] >= 0.9, rep  # of compute nodes, XNNPACK
+    assert rep["delegated_fraction"] >= 0.98, rep  # with the rewrites only the text embedding stays out
+    assert set(rep["portable_ops"]) <= {"aten_embedding_default"}, rep
     assert not list(tmp_path.glob(".*"))  # no temp folders left behind
 
 
