@@ -47,7 +47,7 @@ def tower_module(model, tower: str) -> torch.nn.Module:
     raise ConversionError(f"unknown tower {tower!r}; choose 'image' or 'text'")
 
 
-def _input_spec(module, tower: str, example: torch.Tensor) -> TensorSpec:
+def _input_spec(tower: str, example: torch.Tensor) -> TensorSpec:
     if tower == "image":
         return TensorSpec("pixels", tuple(example.shape), "float32", "NCHW")
     return TensorSpec("ids", tuple(example.shape), "int32", "NT")
@@ -125,7 +125,7 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
                               f"{type(e).__name__}: {e}") from e
     out_dir = Path(out_dir)
     path = out_dir / f"{tower}_{config.precision}.pte"
-    artifact = Artifact(PLATFORM, tower, config.precision, path, [_input_spec(module, tower, example)],
+    artifact = Artifact(PLATFORM, tower, config.precision, path, [_input_spec(tower, example)],
                         [TensorSpec("embedding", tuple(reference.shape), "float32", "NC")], {"delegation": report})
     artifact.extra["bytes"] = len(program.buffer)
     with atomic_output(path) as tmp:  # each file appears whole or not at all

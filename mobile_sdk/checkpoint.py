@@ -126,11 +126,10 @@ def shipped_checkpoint(name: str) -> Path:
     return path
 
 
-def pack_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.float16,
-                    info: dict | None = None) -> Path:
-    """Re-save a checkpoint for shipping: strictly loaded, stored as `dtype`, info kept (+ `info`)."""
+def pack_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.float16) -> Path:
+    """Re-save a checkpoint for shipping: strictly loaded, stored as `dtype`, its info kept."""
     model, meta = load_checkpoint(src)
-    merged = {**meta["info"], **(info or {}), "storage_dtype": str(dtype).replace("torch.", "")}
+    merged = {**meta["info"], "storage_dtype": str(dtype).replace("torch.", "")}
     return save_checkpoint(model, dst, name=meta.get("name", ""), info=merged, dtype=dtype)
 
 

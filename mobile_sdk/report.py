@@ -11,12 +11,18 @@ from .data.tasks import CHANCE, RETRIEVAL_TASKS, TASKS, summarize
 def evaluate_checkpoint(path: str | Path, n: int = 500, split: str = "test", device: str = "cpu") -> dict:
     """-> {"checkpoint", "model", "params", "fp32_bytes", "split", "n", "tasks": {task: acc}, "summary", ...}."""
     from .checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(path)
+    return evaluate_loaded(model, meta, path, n=n, split=split, device=device)
+
+
+def evaluate_loaded(model, meta: dict, path: str | Path, n: int = 500, split: str = "test", device: str = "cpu") -> dict:
+    """`evaluate_checkpoint` for a model already loaded from `path` (with its metadata)."""
     from .evaluate import evaluate_model
     from .models import count_parameters
     from .train import resolve_device
 
     dev = resolve_device(device)
-    model, meta = load_checkpoint(path)
     model.to(dev)
     t0 = time.time()
     tasks = evaluate_model(model, n=n, split=split, device=dev)

@@ -17,7 +17,7 @@ import dataclasses
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -101,7 +101,6 @@ def prune_checkpoint(student_path: Path, teacher_path: Path, cfg: CompressConfig
     student, meta = load_checkpoint(student_path)
     teacher, _ = load_checkpoint(teacher_path)
     teacher.requires_grad_(False)
-    proj = None
     if student.cfg.embed_dim != teacher.cfg.embed_dim:  # importance without the feature term's projector
         cfg_d = dataclasses.replace(cfg.distill, feature_weight=0.0)
     else:
@@ -112,7 +111,7 @@ def prune_checkpoint(student_path: Path, teacher_path: Path, cfg: CompressConfig
         images = images.float()
         with torch.no_grad():
             t_out = teacher(images, ids)
-        return distill_loss(cfg_d, model(images, ids), t_out, proj)[0]
+        return distill_loss(cfg_d, model(images, ids), t_out)[0]
 
     scores = importance(student, _importance_batches(cfg, student.cfg.vision.image_size), loss_fn)
     pruned = prune(student, scores, cfg.prune)
@@ -142,12 +141,12 @@ def eager_latency_ms(model: torch.nn.Module, repeats: int = 30) -> dict:
 
 
 def describe(path: Path, label: str, n: int, device: str = "cpu") -> dict:
-    from ..report import evaluate_checkpoint
+    from ..report import evaluate_loaded
 
-    row = evaluate_checkpoint(path, n=n, split="test", device=device)
-    model, _ = load_checkpoint(path)
+    model, meta = load_checkpoint(path)
+    row = evaluate_loaded(model, meta, path, n=n, split="test", device=device)
     row["label"] = label
-    row["latency_ms"] = eager_latency_ms(model)
+    row["latency_ms"] = eager_latency_ms(model.cpu())
     return row
 
 
@@ -178,7 +177,7 @@ def compress(teacher_path: str | Path, out_dir: str | Path, cfg: CompressConfig 
              progress: bool = True) -> tuple[Path, dict]:
     """Run every stage; return (OUT/student.safetensors, report dict)."""
     teacher_path, out = Path(teacher_path), Path(out_dir)
-    teacher, _ = load_checkpoint(teacher_path)  # fail fast on a bad teacher, before any training
+    load_checkpoint(teacher_path)  # fail fast on a bad teacher, before any training
     out.mkdir(parents=True, exist_ok=True)
     log.info("stage 1/3: distilling %s into %s (%d steps)", teacher_path, cfg.student, cfg.distill_steps)
     distilled = _train_stage(cfg, out / "distilled", teacher_path, cfg.distill_steps, cfg.lr, "", cfg.student,

@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from mobile_sdk.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from mobile_sdk.checkpoint import load_checkpoint, save_checkpoint
 from mobile_sdk.cli import main
 from mobile_sdk.models import count_parameters, create_model
 

@@ -1,7 +1,5 @@
 """Structured pruning: a smaller dense model, exact where it should be, runnable and loadable."""
 
-import dataclasses
-
 import pytest
 import torch
 
