@@ -176,6 +176,43 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
     click.echo(f"student: {path}\nreport: {out / 'report.json'}")
 
 
+@main.command("export")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A .safetensors checkpoint (default: the shipped model).")
+@click.option("--target", "targets", multiple=True, default=("all",), show_default=True,
+              type=click.Choice(["all", "executorch", "tflite", "coreml"]),
+              help="Platform(s); repeat the option for several.")
+@click.option("--precision", "precisions", multiple=True,
+              help="Precision(s) instead of each platform's default, e.g. fp32, int8, int8_dynamic "
+                   "(ExecuTorch), int8_cpu (TFLite), pal4 (Core ML); repeat for several. With several "
+                   "targets, write PLATFORM:PRECISION.")
+@click.option("--tower", type=click.Choice(["both", "image", "text"]), default="both", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder; artifacts go to OUT/PLATFORM/TOWER_PRECISION.EXT.")
+@click.option("--calibration", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of calibration images (+ captions.jsonl) [default: calibration_data].")
+@_friendly
+def export_cmd(checkpoint, targets, precisions, tower, out, calibration) -> None:
+    """Convert a checkpoint's towers into on-device artifacts."""
+    from .checkpoint import default_checkpoint, load_checkpoint
+    from .export import export, parse_precisions, resolve_targets
+
+    checkpoint = checkpoint or default_checkpoint()
+    plats = resolve_targets(targets)
+    chosen = parse_precisions(precisions, plats)
+    model, _ = load_checkpoint(checkpoint)
+    towers = ("image", "text") if tower == "both" else (tower,)
+    click.echo(f"exporting {checkpoint} -> {out}", err=True)
+    artifacts = export(model, out, plats, chosen, towers, calibration_dir=calibration,
+                       on_step=lambda label: click.echo(f"  converting {label} ...", err=True))
+    for a in artifacts:
+        click.echo(f"{a.platform:10s} {a.tower:5s} {a.precision:12s} {a.path.stat().st_size if a.path.is_file() else _dir_bytes(a.path):>10,d} B  {a.path}")
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
 @main.command("pack")
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))

@@ -36,6 +36,31 @@ def torch_encoders(model, device: torch.device | str = "cpu", batch: int = _BATC
     return encode_image, encode_text
 
 
+def runner_encoders(image_runner: Callable[[np.ndarray], np.ndarray], text_runner: Callable[[np.ndarray], np.ndarray]
+                    ) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """(encode_image, encode_text) over batch-1 artifact runners, which take the model's raw
+    inputs (float32 NCHW pixels in [0, 255], int32 ids): the same numpy interface as
+    `torch_encoders`, so the tasks score an artifact exactly as they score the eager model."""
+
+    def encode_image(pixels: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)).astype(np.float32)
+        return np.concatenate([image_runner(x[i:i + 1]) for i in range(len(x))]) if len(x) else np.zeros((0, 0), np.float32)
+
+    def encode_text(ids: np.ndarray) -> np.ndarray:
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        return np.concatenate([text_runner(ids[i:i + 1]) for i in range(len(ids))]) if len(ids) else np.zeros((0, 0), np.float32)
+
+    return encode_image, encode_text
+
+
+def agreement(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, float]:
+    """Top-1 agreement per task between two `predict` results, and `overall` over all samples."""
+    out = {t: float(np.mean(a[t] == b[t])) for t in a if t in b}
+    n = sum(len(a[t]) for t in out)
+    out["overall"] = float(sum(np.sum(a[t] == b[t]) for t in out) / max(1, n))
+    return out
+
+
 def evaluate_model(model, n: int = 500, split: str = "test", seed: int = 0, device="cpu",
                    tokenizer: Tokenizer | None = None, sets: dict | None = None) -> dict[str, float]:
     """Per-task accuracy / recall@1 of an eager model on `n` samples per task of `split`."""

@@ -123,33 +123,45 @@ def _encode_texts(encode_text: TextEncoder, tokenizer, texts: list[str], cache: 
     return np.stack([cache[t] for t in texts])
 
 
-def score(sets: dict, encode_image: ImageEncoder, encode_text: TextEncoder, tokenizer) -> dict[str, float]:
-    """Accuracy (zero-shot) or recall@1 (retrieval) of each task, in [0, 1]."""
-    results: dict[str, float] = {}
+def predict(sets: dict, encode_image: ImageEncoder, encode_text: TextEncoder, tokenizer) -> dict[str, np.ndarray]:
+    """The index each task's argmax picks, per sample: the class (zero-shot), the caption among
+    true + negatives (`retrieval_i2t`), the image among true + negatives (`retrieval_t2i`).
+    Comparing two encoders' predictions gives their top-1 agreement."""
+    preds: dict[str, np.ndarray] = {}
     cache: dict = {}
     for task in ZEROSHOT_TASKS:
         if task not in sets:
             continue
         s = sets[task]
         img = encode_image(s.images)
-        correct = 0
-        for k in range(len(s.labels)):
-            txt = _encode_texts(encode_text, tokenizer, s.prompts[k], cache)
-            correct += int(np.argmax(txt @ img[k]) == s.labels[k])
-        results[task] = correct / len(s.labels)
+        preds[task] = np.array([int(np.argmax(_encode_texts(encode_text, tokenizer, s.prompts[k], cache) @ img[k]))
+                                for k in range(len(s.labels))])
     if "retrieval" in sets:
         r = sets["retrieval"]
         n, k = r.neg_images.shape[:2]
         img = encode_image(r.images)
         neg = encode_image(r.neg_images.reshape((n * k,) + r.neg_images.shape[2:])).reshape(n, k, -1)
-        i2t = t2i = 0
+        i2t, t2i = [], []
         for q in range(n):
             txt = _encode_texts(encode_text, tokenizer, r.captions[q], cache)
-            i2t += int(np.argmax(txt @ img[q]) == 0)
-            cands = np.concatenate([img[q:q + 1], neg[q]])
-            t2i += int(np.argmax(cands @ txt[0]) == 0)
-        results["retrieval_i2t"], results["retrieval_t2i"] = i2t / n, t2i / n
-    return results
+            i2t.append(int(np.argmax(txt @ img[q])))
+            t2i.append(int(np.argmax(np.concatenate([img[q:q + 1], neg[q]]) @ txt[0])))
+        preds["retrieval_i2t"], preds["retrieval_t2i"] = np.array(i2t), np.array(t2i)
+    return preds
+
+
+def accuracy(sets: dict, preds: dict[str, np.ndarray]) -> dict[str, float]:
+    """Accuracy (zero-shot) or recall@1 (retrieval: the truth is index 0) of predictions, in [0, 1]."""
+    out = {}
+    for task, p in preds.items():
+        truth = sets[task].labels if task in ZEROSHOT_TASKS else np.zeros_like(p)
+        out[task] = float(np.mean(p == truth)) if len(p) else 0.0
+    return out
+
+
+def score(sets: dict, encode_image: ImageEncoder, encode_text: TextEncoder, tokenizer) -> dict[str, float]:
+    """Accuracy (zero-shot) or recall@1 (retrieval) of each task, in [0, 1]."""
+    return accuracy(sets, predict(sets, encode_image, encode_text, tokenizer))
 
 
 def summarize(results: dict[str, float]) -> dict[str, float]:

@@ -43,6 +43,7 @@ def _cosines(model, tower, artifact, inputs):
 @pytest.mark.parametrize("tower, precision, mean_min, row_min", [
     ("image", "fp32", 0.99999, 0.99999),
     ("text", "fp32", 0.99999, 0.99999),
+    ("image", "int8", 0.995, 0.98),
     ("image", "int8_dynamic", 0.995, 0.98),
     ("text", "int8_dynamic", 0.995, 0.98),
     ("text", "int8", 0.995, 0.98),
