@@ -144,6 +144,63 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
     return artifact
 
 
+def intermediates(model, tower: str, precision: str, inputs: torch.Tensor, calibration: list[torch.Tensor] | None,
+                  artifact_path: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Each layer's output (`mobile_sdk.parity.localize.layer_paths` + `embedding`) as the
+    ExecuTorch runtime computes it, for the parity checker's divergence localization.
+
+    The tower is lowered again with the artifact's recipe (same rewrites, same quantization and
+    calibration) and with the devtools intermediate-output tap on the last float op of each layer,
+    which makes those values extra program outputs without breaking the XNNPACK delegate. If
+    `artifact_path` is given, the tapped program's embedding is checked against the artifact's
+    on the same inputs (`replica_max_abs_diff` in the result) so the replica is known to be faithful.
+    """
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.devtools.intermediate_output_tap import FULL_TENSOR, strip_taps_, tap_intermediate_outputs_
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.runtime import Runtime
+
+    from mobile_sdk.parity.localize import layer_paths
+
+    from .rewrites import for_xnnpack
+
+    module = for_xnnpack(tower_module(model, tower))
+    paths = layer_paths(tower_module(model, tower))
+    example = inputs[:1].contiguous()
+    if precision != "fp32":
+        module = _quantize(module, example, calibration, dynamic=precision == "int8_dynamic")
+    ep = torch.export.export(module, (example,))
+    last: dict[str, str] = {}
+    for node in ep.graph.nodes:  # the last float op inside each layer's module (not a q/dq node)
+        target = str(node.target)
+        if node.op != "call_function" or "quantize" in target or "getitem" in target:
+            continue
+        stack = {v[0] for v in (node.meta.get("nn_module_stack") or {}).values()}
+        for p in paths:
+            if p in stack:
+                last[p] = node.name
+    wanted = set(last.values())
+    ep, specs = tap_intermediate_outputs_(ep, rules=[(lambda n: n.name in wanted, FULL_TENSOR)])
+    edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+    strip_taps_(edge)
+    buffer = edge.to_executorch().buffer
+    method = Runtime.get().load_program(buffer).load_method("forward")
+    by_node = {s.node_name: s.output_index for s in specs}
+    out: dict[str, list[np.ndarray]] = {p: [] for p in last}
+    out["embedding"] = []
+    for i in range(len(inputs)):
+        res = method.execute([inputs[i:i + 1].contiguous()])
+        out["embedding"].append(res[0].numpy().copy())
+        for p, node in last.items():
+            out[p].append(res[by_node[node]].numpy().copy())
+    result = {p: np.concatenate(v) for p, v in out.items()}
+    if artifact_path is not None:
+        runner = PteRunner(artifact_path)
+        art = np.concatenate([runner(inputs[i:i + 1].numpy()) for i in range(len(inputs))])
+        result["replica_max_abs_diff"] = np.asarray(float(np.max(np.abs(art - result["embedding"]))))
+    return result
+
+
 class PteRunner:
     """Runs a `.pte` on the ExecuTorch runtime: numpy in (the artifact's input shape and dtype),
     numpy embeddings out."""

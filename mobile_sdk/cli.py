@@ -82,6 +82,8 @@ def data_cmd(split, n, out, image_size, seed) -> None:
               help="Hard-negative captions per image (one fact changed); 0 for plain CLIP loss.")
 @click.option("--pairs", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help="Probability that two batch slots hold a scene and its one-fact-changed twin.")
+@click.option("--caption-focus", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Share of training captions without colour, keeping shape and position/relation.")
 @click.option("--train-samples", type=click.IntRange(min=0), default=0, show_default=True,
               help="0: endless stream of new samples; N: cycle over the first N.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
@@ -93,12 +95,13 @@ def data_cmd(split, n, out, image_size, seed) -> None:
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_friendly
 def train_cmd(model, out, steps, batch_size, lr, seed, workers, eval_every, save_every, hard_negatives, pairs,
-              train_samples, device, init, teacher, resume, no_progress) -> None:
+              caption_focus, train_samples, device, init, teacher, resume, no_progress) -> None:
     """Train a registered model on the procedural world (works under torchrun)."""
     from .train import TrainConfig, train
 
     cfg = TrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, seed=seed, workers=workers,
                       eval_every=eval_every, save_every=save_every, hard_negatives=hard_negatives, pairs=pairs, device=device,
+                      caption_focus=caption_focus,
                       train_samples=train_samples, init=str(init or ""), teacher=str(teacher or ""))
     path = train(cfg, out, resume=resume, progress=not no_progress)
     click.echo(f"checkpoint: {path}")
@@ -204,13 +207,55 @@ def export_cmd(checkpoint, targets, precisions, tower, out, calibration) -> None
     towers = ("image", "text") if tower == "both" else (tower,)
     click.echo(f"exporting {checkpoint} -> {out}", err=True)
     artifacts = export(model, out, plats, chosen, towers, calibration_dir=calibration,
-                       on_step=lambda label: click.echo(f"  converting {label} ...", err=True))
+                       on_step=lambda label: click.echo(f"  converting {label} ...", err=True), checkpoint=checkpoint)
     for a in artifacts:
         click.echo(f"{a.platform:10s} {a.tower:5s} {a.precision:12s} {a.path.stat().st_size if a.path.is_file() else _dir_bytes(a.path):>10,d} B  {a.path}")
 
 
 def _dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+@main.command("parity")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Reference checkpoint (default: the one recorded in FOLDER/export.json).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the JSON report here.")
+@click.option("--n", "n_test", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Test-split samples per task.")
+@click.option("--localize", type=click.Choice(["on_failure", "always", "never"]), default="on_failure",
+              show_default=True, help="When to compare layer by layer and name the first divergent layer.")
+@_friendly
+def parity_cmd(folder, checkpoint, json_path, n_test, localize) -> None:
+    """Run every artifact in FOLDER on its runtime and check it against the reference.
+
+    Writes parity.json, parity.md and parity.html into FOLDER; exits 1 when any artifact fails."""
+    from .parity import ParityConfig, check_folder, write_reports
+    from .parity.report import HEADER, summary_rows
+
+    report = check_folder(folder, checkpoint, ParityConfig(n_test=n_test, localize=localize),
+                          on_step=lambda label: click.echo(f"  checking {label} ...", err=True))
+    paths = write_reports(report, folder, json_path)
+    _print_table(HEADER, summary_rows(report))
+    click.echo(f"wrote {', '.join(str(p) for p in paths)}")
+    if not report["passed"]:
+        click.echo("parity FAILED: " + "; ".join(
+            f"{a['platform']} {a['tower']} {a['precision']}: {a['reasons'][0]}" for a in report["artifacts"]
+            if a["status"] == "fail"), err=True)
+        sys.exit(1)
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for h in header:
+        table.add_column(h)
+    for r in rows:
+        table.add_row(*r)
+    Console(width=200).print(table)
 
 
 @main.command("pack")

@@ -95,15 +95,17 @@ def prepare_inputs(model, calibration_dir: str | Path | None = None,
         ids = torch.from_numpy(tok(cal.captions[:n]))
         calibration["text"] = [ids[i:i + 1] for i in range(len(ids))]
         example["text"] = calibration["text"][0]
-    return ExportInputs(example, calibration, str(folder))
+    return ExportInputs(example, calibration, str(folder.resolve()))
 
 
 def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, list[str]] | None = None,
-           towers=TOWERS, inputs: ExportInputs | None = None, calibration_dir=None, on_step=None) -> list:
+           towers=TOWERS, inputs: ExportInputs | None = None, calibration_dir=None, on_step=None,
+           checkpoint: str | Path | None = None) -> list:
     """Convert each tower of `model` for each target; returns the Artifacts.
 
     `precisions` maps a platform to the precisions to write (default: the platform's default per
-    tower). `on_step(label)` is called before each conversion (progress display)."""
+    tower). `on_step(label)` is called before each conversion (progress display). `checkpoint`
+    (where `model` came from) is recorded in OUT/export.json for the parity checker."""
     from converters import platform_module
 
     out_dir = Path(out_dir)
@@ -122,6 +124,7 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
                     raise ConfigError(f"{plat} has no precision {p!r}; choose from {', '.join(mod.PRECISIONS)}")
                 plan.append((plat, mod, tower, p))
     artifacts = []
+    _write_record(out_dir, checkpoint, inputs)
     for plat, mod, tower, p in plan:
         label = f"{plat} {tower} {p}"
         if on_step:
@@ -135,3 +138,19 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
         artifacts.append(art)
     return artifacts
 
+
+
+def _write_record(out_dir: Path, checkpoint, inputs: ExportInputs) -> None:
+    """`OUT/export.json`: what the artifacts were made from, so `mobile-sdk parity OUT` can find the
+    reference checkpoint and the calibration data again."""
+    import json
+
+    from .data.calibration import sha256
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    src = Path(checkpoint).resolve() if checkpoint else None
+    record = {"checkpoint": str(src) if src else None, "checkpoint_sha256": sha256(src) if src else None,
+              "calibration": inputs.source, "calibration_n": len(next(iter(inputs.calibration.values()), []))}
+    tmp = out_dir / ".export.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(out_dir / "export.json")

@@ -44,6 +44,7 @@ class TrainConfig:
     weight_decay: float = 0.1  # on matrices only (not biases, norms, embeddings, logit scale)
     grad_clip: float = 1.0
     hard_negatives: int = 3  # hard-negative captions per image added to the text side (0: none)
+    caption_focus: float = 0.0  # share of captions without colour (world.random_caption)
     pairs: float = 0.0  # probability that a batch slot pair is a scene and its one-fact-changed twin
     image_size: int = 64
     seed: int = 0  # model init; the data stream is the train split of world seed `data_seed`
@@ -204,7 +205,7 @@ def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Mo
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     ds = WorldDataset("train", cfg.image_size, cfg.data_seed, augment=True, hard_negatives=cfg.hard_negatives,
-                      pairs=cfg.pairs)
+                      pairs=cfg.pairs, caption_focus=cfg.caption_focus)
     loader = torch.utils.data.DataLoader(
         ds, batch_sampler=_Batches(start, cfg.steps, cfg.batch_size, rank, world, cfg.train_samples), collate_fn=_Collate(tokenizer),
         num_workers=cfg.workers, persistent_workers=False, prefetch_factor=4 if cfg.workers else None,

@@ -44,7 +44,7 @@ class WorldDataset:
 
     def __init__(self, split: str = "train", image_size: int = 64, seed: int = DEFAULT_SEED,
                  length: int | None = None, augment: bool = False, hard_negatives: int = 0,
-                 pairs: float = 0.0):
+                 pairs: float = 0.0, caption_focus: float = 0.0):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
         self.split, self.image_size, self.seed = split, image_size, seed
@@ -53,6 +53,7 @@ class WorldDataset:
         if not 0.0 <= pairs <= 1.0:
             raise ValueError(f"pairs must be a probability, got {pairs}")
         self.pairs = float(pairs)
+        self.caption_focus = float(caption_focus)  # see world.random_caption
 
     def __len__(self) -> int:
         return self.length
@@ -79,7 +80,7 @@ class WorldDataset:
             raise IndexError(index)
         scene, rng, paired = self._scene(index)
         image = render(scene, self.image_size)
-        caption = random_caption(scene, rng) if self.augment and not paired else scene.caption
+        caption = random_caption(scene, rng, self.caption_focus) if self.augment and not paired else scene.caption
         if self.hard_negatives <= 0:
             return image, caption
 

@@ -113,8 +113,15 @@ def caption_of(scene: Scene, drop: frozenset[str] = frozenset(), flip: bool = Fa
     return text
 
 
-def random_caption(scene: Scene, rng: np.random.Generator) -> str:
-    """A random true caption of the scene: training-time text augmentation."""
+def random_caption(scene: Scene, rng: np.random.Generator, focus: float = 0.0) -> str:
+    """A random true caption of the scene: training-time text augmentation.
+
+    `focus` > 0: with that probability the caption leaves out colour (and, half the time, size)
+    but keeps shape and position / relation, so that in a batch only shape and where things are
+    tell the caption's image from the others (colour alone separates most pairs otherwise)."""
+    if focus > 0 and rng.random() < focus:
+        drop = frozenset({"color"} | ({"size"} if rng.random() < 0.5 else set()))
+        return caption_of(scene, drop=drop, flip=bool(rng.random() < 0.5), drop_third=bool(rng.random() < 0.3))
     u = rng.random()
     if u < 0.35:
         return scene.caption

@@ -1,0 +1,63 @@
+import math
+
+import numpy as np
+import pytest
+
+from mobile_sdk.errors import ConfigError
+from mobile_sdk.parity.localize import compare_layers, layer_paths
+from mobile_sdk.parity.metrics import output_metrics, row_cosines, sqnr_db
+from mobile_sdk.parity.tolerances import DEFAULT_TOLERANCES, ParityConfig, Tolerance, family
+
+
+def test_sqnr_known_values():
+    ref = np.ones((4, 8), np.float32)
+    assert sqnr_db(ref, ref) == math.inf
+    assert sqnr_db(ref, ref * 1.1) == pytest.approx(20.0, abs=1e-4)  # noise = 1% of the signal power
+    assert math.isnan(sqnr_db(ref, np.full_like(ref, np.nan)))
+    with pytest.raises(ValueError, match="shape"):
+        sqnr_db(ref, ref[:2])
+
+
+def test_output_metrics_rows_and_nonfinite():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(5, 16)).astype(np.float32)
+    out = ref.copy()
+    out[2] = -out[2]  # one row flipped: cosine -1
+    m = output_metrics(ref, out)
+    assert m["cosine_min"] == pytest.approx(-1.0) and m["cosine_mean"] == pytest.approx(0.6)
+    assert m["max_abs_err"] == pytest.approx(2 * np.abs(ref[2]).max(), rel=1e-6)
+    out[0, 0] = np.inf
+    assert output_metrics(ref, out)["nonfinite"] == 1
+    assert np.allclose(row_cosines(ref, ref), 1.0)
+
+
+def test_tolerance_families_and_overrides():
+    assert [family(p) for p in ("fp32", "fp16", "int8", "int8_cpu", "int8_dynamic", "pal4")] == \
+        ["fp32", "fp16", "int8", "int8", "int8_dynamic", "pal"]
+    with pytest.raises(ConfigError, match="no parity tolerance"):
+        family("int3")
+    cfg = ParityConfig()
+    assert cfg.tolerance("tflite", "int8") == DEFAULT_TOLERANCES["int8"]
+    assert cfg.tolerance("executorch", "int8").cosine_mean == 0.995  # the ExecuTorch issue's stricter bar
+    loose = Tolerance(0.5, 0.5, 0.5, 1.0)
+    assert ParityConfig(tolerances={"pal": loose}).tolerance("coreml", "pal2") == loose
+    with pytest.raises(ConfigError):
+        ParityConfig(localize="sometimes")
+
+
+def test_compare_layers_names_the_first_layer_below_threshold():
+    rng = np.random.default_rng(1)
+    ref = {n: rng.normal(size=(2, 3, 4)) for n in ("ln_pre", "blocks.0", "blocks.1", "embedding")}
+    art = {n: v + (0.5 * rng.normal(size=v.shape) if n in ("blocks.1", "embedding") else 1e-4) for n, v in ref.items()}
+    res = compare_layers(ref, art, threshold_db=20.0)
+    assert [c["layer"] for c in res["layers"]] == list(ref)
+    assert res["first_divergent_layer"] == "blocks.1"
+    assert compare_layers(ref, ref, 20.0)["first_divergent_layer"] is None
+
+
+def test_layer_paths_follow_the_towers():
+    from mobile_sdk.models import create_model
+
+    m = create_model("student")
+    assert layer_paths(m.visual) == ["ln_pre"] + [f"blocks.{i}" for i in range(4)] + ["ln_post"]
+    assert layer_paths(m.text) == [f"blocks.{i}" for i in range(3)] + ["ln_final"]
