@@ -258,6 +258,37 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
     Console(width=200).print(table)
 
 
+@main.command("bench")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the results here (FOLDER/bench.json is always written).")
+@click.option("--threads", default="1,2", show_default=True, help="Comma-separated thread counts.")
+@click.option("--no-peers", is_flag=True, help="Only the artifacts: no eager PyTorch / ONNX Runtime rows.")
+@_friendly
+def bench_cmd(folder, json_path, threads, no_peers) -> None:
+    """Batch-1 latency, memory and size of each artifact in FOLDER, next to eager PyTorch and ONNX Runtime."""
+    from .bench import bench_folder, render_table, write_plot
+    from .errors import ConfigError
+
+    try:
+        counts = tuple(int(t) for t in threads.split(",") if t.strip())
+    except ValueError:
+        raise ConfigError(f"--threads must be comma-separated integers, got {threads!r}") from None
+    if not counts or min(counts) < 1:
+        raise ConfigError(f"--threads needs positive counts, got {threads!r}")
+    result = bench_folder(folder, counts, peers=not no_peers,
+                          on_step=lambda label: click.echo(f"  timing {label} ...", err=True))
+    click.echo(render_table(result))
+    text = json.dumps(result, indent=2) + "\n"
+    (folder / "bench.json").write_text(text)
+    parity = json.loads((folder / "parity.json").read_text()) if (folder / "parity.json").is_file() else None
+    plot = write_plot(result, parity, folder / "bench.png")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(text)
+    click.echo(f"wrote {folder / 'bench.json'}, {plot}")
+
+
 @main.command("pack")
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))

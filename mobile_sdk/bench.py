@@ -1,0 +1,281 @@
+"""`mobile-sdk bench DIR`: batch-1 latency, memory and size of each artifact, next to its peers.
+
+For each artifact in DIR (found like the parity checker finds them) and each thread count:
+median and p90 latency over at least `min_runs` runs and `min_seconds`, after warm-up, on a real
+calibration input; the process's resident memory growth while loading and running it; the file
+size. Beside them, in the same run: eager PyTorch for the reference model (and the shipped teacher
+and student when they differ from it), ONNX Runtime fp32 and ONNX Runtime's own dynamic int8
+quantization of the same towers. Each tower's FLOPs per inference (torch's FlopCounterMode) and the
+achieved GFLOP/s are put next to this machine's measured peak: a large fp32 matmul (torch) and a
+large int8 matmul (torch._int_mm), timed in the same run.
+
+Core ML artifacts have no runtime on Linux (the runner there is a numpy reference interpreter):
+they are listed with their size and marked skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform as _platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_fn(fn, x, min_runs: int = 50, min_seconds: float = 1.0, warmup: int = 5) -> dict:
+    """Median / p90 / mean latency in ms of fn(x)."""
+    for _ in range(warmup):
+        fn(x)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
+        t = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - t)
+        if len(times) >= 20 * min_runs:
+            break
+    ms = np.array(times) * 1e3
+    return {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)), "mean_ms": float(ms.mean()),
+            "runs": len(ms)}
+
+
+def set_threads(n: int) -> None:
+    """Thread count of torch and of the ExecuTorch XNNPACK threadpool (LiteRT takes it per runner)."""
+    torch.set_num_threads(n)
+    try:
+        from executorch.extension.pybindings import portable_lib
+
+        portable_lib._unsafe_reset_threadpool(n)
+    except (ImportError, AttributeError, RuntimeError):  # pragma: no cover - depends on the wheel
+        pass
+
+
+def flops(tower: torch.nn.Module, x: torch.Tensor) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        tower(x)
+    return int(counter.get_total_flops())
+
+
+def machine_peak(threads: int, n: int = 1024) -> dict:
+    """GFLOP/s of a large fp32 matmul and GOP/s of a large int8 matmul on this machine."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    t = time_fn(lambda _: torch.mm(a, b), None, min_runs=10, min_seconds=0.5)
+    out = {"fp32_gflops": 2 * n ** 3 / (t["median_ms"] * 1e-3) / 1e9}
+    try:
+        qa = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+        qb = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+        t = time_fn(lambda _: torch._int_mm(qa, qb), None, min_runs=10, min_seconds=0.5)
+        out["int8_gops"] = 2 * n ** 3 / (t["median_ms"] * 1e-3) / 1e9
+    except (RuntimeError, AttributeError) as e:  # pragma: no cover - depends on the build
+        out["int8_gops"] = None
+        out["int8_note"] = f"torch._int_mm unavailable: {e}"
+    return out
+
+
+def _onnx_sessions(tower_mod: torch.nn.Module, x: torch.Tensor, work: Path, threads: int) -> dict:
+    """ONNX Runtime fp32 and its dynamic int8 quantization of one tower: {name: (run fn, bytes)}."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    import contextlib
+    import io
+
+    fp32 = work / "model.onnx"
+    if not fp32.is_file():
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # onnxruntime.quantization advises pre-processing on the root logger
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the exporter's progress lines
+                torch.onnx.export(tower_mod, (x,), str(fp32), input_names=["x"], output_names=["y"], dynamo=True,
+                                  external_data=False)
+                quantize_dynamic(str(fp32), str(work / "model_int8.onnx"), weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
+    out = {}
+    for name, path in (("onnxruntime fp32", fp32), ("onnxruntime int8 (dynamic)", work / "model_int8.onnx")):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        out[name] = (lambda a, s=sess: s.run(None, {"x": a})[0], path.stat().st_size)
+    return out
+
+
+def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: bool = True, on_step=None) -> dict:
+    from converters import platform_module
+
+    from .checkpoint import assets_dir, default_checkpoint, load_checkpoint
+    from .data.calibration import load_calibration
+    from .parity.check import EXPORT_RECORD, find_artifacts
+    from .tokenizer import Tokenizer
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"artifact folder not found: {folder}; create it with `mobile-sdk export --out {folder}`")
+    record = json.loads((folder / EXPORT_RECORD).read_text()) if (folder / EXPORT_RECORD).is_file() else {}
+    checkpoint = Path(checkpoint or record.get("checkpoint") or default_checkpoint())
+    metas = find_artifacts(folder)
+    if not metas:
+        raise DataError(f"no artifacts in {folder}; run `mobile-sdk export` first")
+    model, meta = load_checkpoint(checkpoint)
+    cal = load_calibration(record.get("calibration") or "calibration_data", model.cfg.vision.image_size, 1)
+    tok = Tokenizer.from_file(context_length=model.cfg.text.context_length)
+    inputs = {"image": torch.from_numpy(cal.images).permute(0, 3, 1, 2).float().contiguous(),
+              "text": torch.from_numpy(tok(cal.captions[:1] or ["a red circle"]))}
+    towers = {"image": model.visual, "text": model.text}
+    tower_flops = {t: flops(towers[t], inputs[t]) for t in towers}
+    rows: list[dict] = []
+
+    def add(name, kind, tower, precision, size, fn, x, n_threads, rss0):
+        t = time_fn(fn, x)
+        gflops = tower_flops[tower] / (t["median_ms"] * 1e-3) / 1e9
+        rows.append({"name": name, "kind": kind, "tower": tower, "precision": precision, "bytes": size,
+                     "threads": n_threads, **t, "gflops": gflops, "rss_growth_mb": max(0.0, _rss_mb() - rss0)})
+
+    peaks = {}
+    for n in threads:
+        set_threads(n)
+        peaks[n] = machine_peak(n)
+        for m in metas:
+            f = Path(m["file"])
+            size = f.stat().st_size if f.is_file() else sum(p.stat().st_size for p in f.rglob("*") if p.is_file())
+            label = f"{m['platform']} {m['tower']} {m['precision']}"
+            if on_step:
+                on_step(f"{label}, {n} thread(s)")
+            if m["platform"] == "coreml":
+                rows.append({"name": label, "kind": "artifact", "tower": m["tower"], "precision": m["precision"],
+                             "bytes": size, "threads": n, "skipped": "Core ML runs only on Apple devices; the Linux "
+                             "runner is a numpy reference interpreter, not a latency measure"})
+                continue
+            rss0 = _rss_mb()
+            mod = platform_module(m["platform"])
+            runner = mod.load(f, num_threads=n) if m["platform"] == "tflite" else mod.load(f)
+            x = inputs[m["tower"]].numpy()
+            add(label, "artifact", m["tower"], m["precision"], size, runner, x, n, rss0)
+            del runner
+        if not peers:
+            continue
+        eager = {"reference": checkpoint}
+        for name in ("teacher", "student"):
+            p = assets_dir() / f"{name}.safetensors"
+            if p.is_file() and p.resolve() != checkpoint.resolve():
+                eager[name] = p
+        for name, path in eager.items():
+            em, emeta = (model, meta) if path == checkpoint else load_checkpoint(path)
+            for tower in towers:
+                if on_step:
+                    on_step(f"eager {name} {tower}, {n} thread(s)")
+                mod_t = em.visual if tower == "image" else em.text
+                rss0 = _rss_mb()
+                nbytes = 4 * sum(p.numel() for p in mod_t.parameters())
+
+                def run(a, mod_t=mod_t):
+                    with torch.no_grad():
+                        return mod_t(a)
+                add(f"eager PyTorch {name} ({emeta.get('name') or path.stem}) {tower}", "eager", tower, "fp32", nbytes,
+                    run, inputs[tower], n, rss0)
+        with tempfile.TemporaryDirectory() as tmp:
+            for tower in towers:
+                work = Path(tmp) / tower
+                work.mkdir(exist_ok=True)
+                if on_step:
+                    on_step(f"onnxruntime {tower}, {n} thread(s)")
+                rss0 = _rss_mb()
+                try:
+                    sessions = _onnx_sessions(towers[tower], inputs[tower], work, n)
+                except Exception as e:  # a peer failing must not hide the artifacts' figures
+                    rows.append({"name": f"onnxruntime {tower}", "kind": "peer", "tower": tower, "threads": n,
+                                 "skipped": f"{type(e).__name__}: {e}"})
+                    continue
+                for name, (fn, size) in sessions.items():
+                    add(f"{name} {tower}", "peer", tower, "int8" if "int8" in name else "fp32", size, fn,
+                        inputs[tower].numpy(), n, rss0)
+    return {"schema": 1, "folder": str(folder), "checkpoint": str(checkpoint),
+            "machine": {"cpu": _platform.processor() or _platform.machine(), "cores": os.cpu_count(),
+                        "peak": {str(k): v for k, v in peaks.items()}},
+            "flops": tower_flops, "rows": rows}
+
+
+def render_table(result: dict) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"batch-1 latency, {result['folder']}")
+    for h in ("name", "threads", "size", "median ms", "p90 ms", "GFLOP/s", "% of peak", "RSS growth MB"):
+        table.add_column(h, justify="left" if h == "name" else "right")
+    for r in sorted(result["rows"], key=lambda r: (r["threads"], r["tower"], r["kind"] != "artifact", r["name"])):
+        if "skipped" in r:
+            table.add_row(r["name"], str(r["threads"]), f"{r.get('bytes', 0) / 1e6:.2f} MB" if r.get("bytes") else "-",
+                          "skipped", "", "", "", "")
+            continue
+        peaks = result["machine"]["peak"][str(r["threads"])]
+        # int8 rows against the int8 matmul peak, the others against fp32
+        peak = peaks.get("int8_gops") if r["precision"].startswith("int8") and peaks.get("int8_gops") else peaks["fp32_gflops"]
+        table.add_row(r["name"], str(r["threads"]), f"{r['bytes'] / 1e6:.2f} MB", f"{r['median_ms']:.3f}",
+                      f"{r['p90_ms']:.3f}", f"{r['gflops']:.1f}", f"{100 * r['gflops'] / peak:.1f}%",
+                      f"{r['rss_growth_mb']:.1f}")
+    buf = StringIO()
+    Console(file=buf, width=160, color_system=None).print(table)
+    peaks = ", ".join(f"{k} thread(s): fp32 {v['fp32_gflops']:.1f} GFLOP/s, int8 "
+                      f"{v['int8_gops']:.1f} GOP/s" if v.get("int8_gops") else f"{k}: fp32 {v['fp32_gflops']:.1f}"
+                      for k, v in result["machine"]["peak"].items())
+    fl = ", ".join(f"{t} {v / 1e6:.1f} MFLOP" for t, v in result["flops"].items())
+    return buf.getvalue().rstrip() + f"\nmachine peak (1024^3 matmul): {peaks}\nFLOPs per inference: {fl}"
+
+
+def write_plot(result: dict, parity: dict | None, path: Path) -> Path:
+    """Size vs latency (2 threads or the most threads measured), labelled with parity accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    acc = {}
+    for a in (parity or {}).get("artifacts", []):
+        if a.get("tasks", {}).get("accuracy"):
+            acc[f"{a['platform']} {a['tower']} {a['precision']}"] = np.mean(list(a["tasks"]["accuracy"].values()))
+    n = max(r["threads"] for r in result["rows"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100)
+    for ax, tower in zip(axes, ("image", "text")):
+        for r in result["rows"]:
+            if r["threads"] != n or r["tower"] != tower or "skipped" in r:
+                continue
+            marker = {"artifact": "o", "eager": "s", "peer": "^"}[r["kind"]]
+            ax.scatter(r["bytes"] / 1e6, r["median_ms"], marker=marker)
+            label = r["name"].replace(f" {tower}", "")
+            if r["name"] in acc:
+                label += f" (task acc {100 * acc[r['name']]:.0f}%)"
+            ax.annotate(label, (r["bytes"] / 1e6, r["median_ms"]), fontsize=7)
+        ax.set_xlabel("size (MB)")
+        ax.set_ylabel(f"median latency, batch 1, {n} thread(s) (ms)")
+        ax.set_title(f"{tower} tower")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,299 @@
+"""Core ML on the shipped model: real conversions and palettization by coremltools, the saved
+packages run by the numpy MIL interpreter (Linux) or MLModel.predict (macOS), real data."""
+
+import hashlib
+import json
+import re
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+import converters.coreml as coreml
+from converters.coreml import CoreMLConfig, CoreMLRunner, convert, predict_available
+from mobile_sdk.checkpoint import load_checkpoint, shipped_checkpoint
+from mobile_sdk.data.calibration import load_calibration
+from mobile_sdk.data.tasks import build_tasks
+from mobile_sdk.errors import ConversionError, DataError
+from mobile_sdk.tokenizer import Tokenizer
+
+N_TEST = 32
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_checkpoint(shipped_checkpoint("teacher"))[0]
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Calibration inputs (the converter's NaN/Inf check) from calibration_data/, evaluation inputs
+    from the test split."""
+    cal = load_calibration("calibration_data", 64, 8)
+    tok = Tokenizer.from_file()
+    test = build_tasks(n=N_TEST, tasks=("retrieval_i2t",))["retrieval"]
+    cal_img = torch.from_numpy(cal.images).permute(0, 3, 1, 2).float().contiguous()
+    cal_ids = torch.from_numpy(tok(cal.captions))
+    return {
+        "image": ([cal_img[i:i + 1] for i in range(len(cal_img))],
+                  torch.from_numpy(test.images).permute(0, 3, 1, 2).float().contiguous()),
+        "text": ([cal_ids[i:i + 1] for i in range(len(cal_ids))], torch.from_numpy(tok([c[0] for c in test.captions]))),
+    }
+
+
+def _convert(model, data, tower, config, out):
+    cal, _ = data[tower]
+    return convert(model, tower, cal[0], config, out, calibration=cal[1:])
+
+
+def _cosines(model, tower, runner, inputs):
+    with torch.no_grad():
+        ref = (model.visual if tower == "image" else model.text)(inputs).numpy()
+    out = np.concatenate([runner(inputs[i:i + 1].numpy()) for i in range(len(inputs))])
+    assert out.dtype == np.float32 and out.shape == ref.shape and np.isfinite(out).all()
+    return (ref * out).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(out, axis=1)
+
+
+@pytest.fixture(scope="module")
+def fp32(model, data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("coreml_fp32")
+    return {t: _convert(model, data, t, CoreMLConfig("fp32"), out) for t in ("image", "text")}
+
+
+@pytest.fixture(scope="module")
+def fp16(model, data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("coreml_fp16")
+    return {t: _convert(model, data, t, CoreMLConfig("fp16"), out) for t in ("image", "text")}
+
+
+@pytest.fixture(scope="module")
+def default(model, data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("coreml_default")
+    return {t: _convert(model, data, t, CoreMLConfig(_default(t)), out) for t in ("image", "text")}
+
+
+def _default(tower):
+    d = coreml.DEFAULT_PRECISION
+    return d[tower] if isinstance(d, dict) else d
+
+
+# ---------------------------------------------------------------------------------------------
+# Contract and config (no conversion)
+# ---------------------------------------------------------------------------------------------
+
+def test_module_contract():
+    assert coreml.PLATFORM == "coreml" and coreml.CONFIG is CoreMLConfig
+    assert set(coreml.PRECISIONS) == {"fp16", "fp32", "pal2", "pal4", "pal6", "pal8"}
+    assert {_default("image"), _default("text")} <= set(coreml.PRECISIONS)
+    assert CoreMLConfig().precision in coreml.PRECISIONS
+    assert callable(coreml.load)
+
+
+def test_config_validation():
+    with pytest.raises(ConversionError, match="unknown Core ML precision"):
+        CoreMLConfig("int8")
+    with pytest.raises(ConversionError, match="granularity"):
+        CoreMLConfig("pal4", granularity="per_channel")
+    with pytest.raises(ConversionError, match="image_input"):
+        CoreMLConfig("fp16", image_input="bgr")
+    with pytest.raises(ConversionError, match="nbits must be one of"):
+        CoreMLConfig("pal4", overrides={"*": 5})
+    with pytest.raises(ConversionError, match="need a palettized precision"):
+        CoreMLConfig("fp16", overrides={"*mlp*": None})
+    cfg = CoreMLConfig("pal4", overrides={"*mlp*": None, "blocks_0_*": 8})
+    assert cfg.overrides == (("*mlp*", None), ("blocks_0_*", 8)) and cfg.nbits == 4
+    hash(cfg)  # frozen and hashable once dicts became pairs
+
+
+def test_bad_examples_are_data_errors(tmp_path):
+    from mobile_sdk.models import create_model
+
+    m = create_model("tiny")
+    with pytest.raises(DataError, match="int32 ids"):
+        convert(m, "text", torch.zeros(1, 20, dtype=torch.int64), CoreMLConfig("fp16"), tmp_path)
+    with pytest.raises(DataError, match="float32 pixels"):
+        convert(m, "image", torch.zeros(1, 64, 64, 3), CoreMLConfig("fp16"), tmp_path)
+    with pytest.raises(DataError, match="calibration input 0"):
+        convert(m, "text", torch.zeros(1, 20, dtype=torch.int32), CoreMLConfig("fp16"), tmp_path,
+                calibration=[torch.zeros(1, 20)])
+    assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# The shipped towers
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tower", ["image", "text"])
+def test_fp32_interpreter_matches_eager(model, data, fp32, tower):
+    art = fp32[tower]
+    assert art.path.name == f"{tower}_fp32.mlpackage" and art.path.is_dir()
+    meta = json.loads(art.path.with_suffix(".json").read_text())
+    assert meta["path"] == str(art.path) and meta["platform"] == "coreml" and meta["precision"] == "fp32"
+    assert meta["outputs"][0]["name"] == "embedding" and meta["extra"]["verify"]["n"] == len(data[tower][0])
+    assert meta["extra"]["verify"]["cosine_min"] > 0.99999
+    runner = CoreMLRunner(art.path)
+    assert runner.backend == "interpreter" or predict_available()[0]
+    cos = _cosines(model, tower, runner, data[tower][1])
+    assert cos.min() >= 0.99999, (cos.mean(), cos.min())
+    assert not list(art.path.parent.glob(".*"))  # no temporaries left beside the artifacts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tower", ["image", "text"])
+def test_fp16_matches_eager(model, data, fp16, tower):
+    art = fp16[tower]
+    assert art.extra["compute_precision"] == "fp16" and art.extra["verify"]["palettized_weights"] == 0
+    cos = _cosines(model, tower, CoreMLRunner(art.path, fp16=True), data[tower][1])
+    assert cos.min() >= 0.9999, (cos.mean(), cos.min())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tower", ["image", "text"])
+def test_default_precision_is_palettized_and_accurate(model, data, fp16, default, tower):
+    """DEFAULT_PRECISION was chosen by measurement (see converters/coreml.py); this keeps it honest:
+    palettized, well under the fp16 size, cosine >= 0.999 on the test split (fp16 compute emulated)."""
+    art = default[tower]
+    v = art.extra["verify"]
+    assert v["palettized_weights"] > 0 and set(v["palettized_nbits"]) == {CoreMLConfig(art.precision).nbits}
+    assert art.extra["weights_bytes"] < 0.45 * fp16[tower].extra["weights_bytes"]  # pal6: measured 0.38
+    cos = _cosines(model, tower, CoreMLRunner(art.path, fp16=True), data[tower][1])
+    assert cos.mean() >= 0.999 and cos.min() >= 0.998, (cos.mean(), cos.min())  # pal6: measured 0.9999 / 0.9998
+
+
+@pytest.mark.slow
+def test_image_type_input(model, data, fp16, tmp_path):
+    """ct.ImageType (RGB, scale 1, bias 0) takes the same [0, 255] pixels as the tensor input."""
+    art = _convert(model, data, "image", CoreMLConfig("fp16", image_input="image"), tmp_path)
+    assert art.extra["input_type"] == "image"
+    runner = CoreMLRunner(art.path)
+    assert runner.image_input and runner.spec.shape == (1, 3, 64, 64) and runner.spec.dtype == "float32"
+    x = data["image"][1][:4].numpy()
+    a = np.concatenate([runner(x[i:i + 1]) for i in range(4)])
+    b = np.concatenate([CoreMLRunner(fp16["image"].path)(x[i:i + 1]) for i in range(4)])
+    np.testing.assert_allclose(a, b, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_runner_rejects_bad_inputs(fp16):
+    runner = coreml.load(fp16["text"].path)
+    with pytest.raises(DataError, match="expected shape"):
+        runner(np.zeros((2, 20), np.int32))
+    with pytest.raises(DataError, match="expected dtype int32"):
+        runner(np.zeros((1, 20), np.int64))
+    image = CoreMLRunner(fp16["image"].path)
+    with pytest.raises(DataError, match="expected dtype float32"):
+        image(np.zeros((1, 3, 64, 64), np.uint8))
+    with pytest.raises(DataError, match="expected shape"):
+        image(np.zeros((1, 64, 64, 3), np.float32))
+
+
+@pytest.mark.slow
+def test_missing_and_corrupt_packages(fp16, tmp_path):
+    with pytest.raises(ConversionError, match="not found"):
+        CoreMLRunner(tmp_path / "nope.mlpackage")
+    bad = tmp_path / "text_fp16.mlpackage"
+    shutil.copytree(fp16["text"].path, bad)
+    (weights,) = bad.rglob("weight.bin")
+    weights.write_bytes(weights.read_bytes()[:4096])  # truncated weights
+    with pytest.raises(ConversionError, match="cannot load"):
+        CoreMLRunner(bad)
+    if not predict_available()[0]:
+        with pytest.raises(ConversionError, match="cannot predict with Core ML here"):
+            CoreMLRunner(fp16["text"].path, backend="predict")
+
+
+@pytest.mark.macos
+@pytest.mark.slow
+@pytest.mark.skipif(not predict_available()[0], reason=predict_available()[1] or "Core ML prediction available")
+@pytest.mark.parametrize("tower", ["image", "text"])
+def test_predict_matches_interpreter(fp32, fp16, data, tower):
+    """On macOS: MLModel.predict against the interpreter on the same packages."""
+    x = data[tower][1][:8].numpy()
+    for arts, tol in ((fp32, 0.9999), (fp16, 0.999)):
+        p = CoreMLRunner(arts[tower].path, backend="predict")
+        i = CoreMLRunner(arts[tower].path, backend="interpreter")
+        a = np.concatenate([p(x[k:k + 1]) for k in range(len(x))])
+        b = np.concatenate([i(x[k:k + 1]) for k in range(len(x))])
+        cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        assert cos.min() >= tol, cos
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiny modules: overrides, the NaN guard, atomic output
+# ---------------------------------------------------------------------------------------------
+
+class TinyText(nn.Module):
+    def __init__(self, masked: bool = False):
+        super().__init__()
+        torch.manual_seed(0)
+        self.tok = nn.Embedding(37, 64)
+        self.fc, self.proj = nn.Linear(64, 128), nn.Linear(128, 64)
+        self.masked = masked
+
+    def forward(self, ids):
+        x = self.tok(ids)  # (1, T, 64)
+        s = x @ x.transpose(1, 2)
+        if self.masked:  # the STACK.md pitfall: folded to NaN constants by torch.export
+            s = s + torch.full((ids.shape[1], ids.shape[1]), float("-inf")).triu(1)
+        x = s.softmax(-1) @ x
+        return self.proj(torch.relu(self.fc(x)))[:, 0]
+
+
+IDS = torch.randint(0, 37, (1, 12), dtype=torch.int32, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.slow
+def test_palettization_overrides(tmp_path):
+    tiny = SimpleNamespace(text=TinyText())
+    art = convert(tiny, "text", IDS, CoreMLConfig("pal4", granularity="per_tensor",
+                                                  overrides={"fc_*": 8, "*proj*": None}), tmp_path)
+    from converters.mil import MilProgram
+
+    prog = MilProgram(art.path)
+    by_weight = {n.split("_to_fp16")[0]: b for n, b in prog.palettized.items()}
+    assert by_weight == {"p_tok_weight": 4, "p_fc_weight": 8}, prog.palettized
+    assert any("proj_weight" in n for n in prog.weight_names())
+    art = convert(tiny, "text", IDS, CoreMLConfig("pal2", op_type_overrides={"linear": None},
+                                                  granularity="per_tensor"), tmp_path)
+    assert art.extra["verify"]["palettized_nbits"] == {2: 1}  # only the embedding table
+    with pytest.raises(ConversionError, match=re.escape("pattern(s) ['*attn*'] match no weight")):
+        convert(tiny, "text", IDS, CoreMLConfig("pal4", overrides={"*attn*": None}), tmp_path)
+
+
+@pytest.mark.slow
+def test_grouped_lut_decoding_matches_coremltools(tmp_path):
+    """The interpreter's numpy decoding of per-grouped-channel palettes equals coremltools' own."""
+    from converters.mil import MilProgram, load_program
+
+    art = convert(SimpleNamespace(text=TinyText()), "text", IDS,
+                  CoreMLConfig("pal4", granularity="per_grouped_channel", group_size=16), tmp_path)
+    prog, _ = load_program(art.path)
+    ours = MilProgram(art.path)
+    luts = [op for op in prog.functions["main"].operations if op.op_type == "constexpr_lut_to_dense"]
+    assert len(luts) == 2 and all(op.lut.val.shape[0] > 1 for op in luts)  # fc and proj, several palettes
+    for op in luts:
+        np.testing.assert_array_equal(ours.consts[op.outputs[0].name], op.materialized_val_inference())
+
+
+@pytest.mark.slow
+def test_nan_program_is_refused_and_earlier_artifact_survives(tmp_path):
+    good = convert(SimpleNamespace(text=TinyText()), "text", IDS, CoreMLConfig("fp16"), tmp_path)
+
+    def digest():
+        h = hashlib.sha256()
+        for f in sorted(good.path.rglob("*")):
+            if f.is_file():
+                h.update(f.read_bytes())
+        return h.hexdigest(), good.path.with_suffix(".json").read_text()
+
+    before = digest()
+    with torch.no_grad():
+        assert torch.isfinite(TinyText(masked=True)(IDS)).all()  # eager is fine
+    with pytest.raises(ConversionError, match=r"verify step of the text tower.*NaN/Inf.*first at op"):
+        convert(SimpleNamespace(text=TinyText(masked=True)), "text", IDS, CoreMLConfig("fp16"), tmp_path)
+    assert digest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["text_fp16.json", "text_fp16.mlpackage"]
