@@ -354,7 +354,7 @@ def predict_available() -> tuple[bool, str]:
         return False, f"iOS18 ML Programs need macOS 15 or later (this is macOS {platform.mac_ver()[0]})"
     try:
         _import_ct()
-        import coremltools.libcoremlpython  # noqa: F401  # noqa: F401  (import check only)
+        import coremltools.libcoremlpython  # noqa: F401
     except ImportError:
         return False, "coremltools has no native Core ML bridge (libcoremlpython) in this install"
     return True, ""
