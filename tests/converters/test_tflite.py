@@ -1,0 +1,368 @@
+"""TFLite / LiteRT on the shipped model: real onnx2tf conversion, the real LiteRT runtime, real data.
+
+The towers are converted once per module (one onnx2tf run per tower serves fp32, fp16, int8 and int8_cpu),
+offline: any download attempt fails the conversion.
+"""
+
+import hashlib
+import logging
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from converters import tflite
+from converters.tflite import TFLiteConfig, TFLiteRunner, check_onnx, convert, convert_many, inspect_tflite, verify
+from mobile_sdk.checkpoint import load_checkpoint, shipped_checkpoint
+from mobile_sdk.data.calibration import load_calibration
+from mobile_sdk.data.tasks import build_tasks
+from mobile_sdk.errors import ConversionError, DataError
+from mobile_sdk.models.clip import l2_normalize
+from mobile_sdk.tokenizer import Tokenizer
+
+
+def _onnx2tf_import_error() -> str:
+    """onnx2tf imports these at its top level (without declaring them); found without importing TF."""
+    import importlib.util
+
+    missing = [m for m in ("onnx2tf", "onnx_graphsurgeon", "sng4onnx", "psutil") if importlib.util.find_spec(m) is None]
+    return f"No module named {', '.join(missing)}" if missing else ""
+
+
+ONNX2TF_MISSING = _onnx2tf_import_error()
+needs_onnx2tf = pytest.mark.skipif(bool(ONNX2TF_MISSING), reason=f"onnx2tf cannot be imported ({ONNX2TF_MISSING}); "
+                                   f"install onnx-graphsurgeon, sng4onnx and psutil beside it")
+PRECISIONS = ["fp32", "fp16", "int8", "int8_cpu"]
+pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec:FutureWarning")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_checkpoint(shipped_checkpoint("teacher"))[0]
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Calibration inputs from calibration_data/, evaluation inputs from the test split (32 each)."""
+    cal = load_calibration("calibration_data", 64, 32)
+    tok = Tokenizer.from_file()
+    test = build_tasks(n=32, tasks=("retrieval_i2t",))["retrieval"]
+    return {
+        "image": (torch.from_numpy(cal.images).permute(0, 3, 1, 2).float(),
+                  torch.from_numpy(test.images).permute(0, 3, 1, 2).float()),
+        "text": (torch.from_numpy(tok(cal.captions)), torch.from_numpy(tok([c[0] for c in test.captions]))),
+    }
+
+
+@pytest.fixture(scope="module")
+def converted(model, data, tmp_path_factory):
+    """{tower: (out_dir, {precision: Artifact})}, converted with downloads made impossible."""
+    import requests
+
+    def no_network(*args, **kwargs):
+        raise requests.exceptions.ConnectionError(f"test is offline: {args}")
+
+    cwd = os.getcwd()
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(requests, "get", no_network)
+        for tower in ("image", "text"):
+            cal = data[tower][0]
+            d = tmp_path_factory.mktemp(f"tflite_{tower}")
+            arts = convert_many(model, tower, cal[:1], [TFLiteConfig(p) for p in PRECISIONS], d,
+                                calibration=[cal[i:i + 1] for i in range(len(cal))])
+            out[tower] = (d, {a.precision: a for a in arts})
+    assert os.getcwd() == cwd
+    return out
+
+
+def _cosines(model, tower, path, inputs):
+    runner = TFLiteRunner(path)
+    with torch.no_grad():
+        ref = (model.visual if tower == "image" else model.text)(inputs).numpy()
+    out = np.concatenate([runner(inputs[i:i + 1].numpy()) for i in range(len(inputs))])
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    return (ref * out).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(out, axis=1)
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+@pytest.mark.parametrize("tower", ["image", "text"])
+@pytest.mark.parametrize("precision, mean_min, row_min", [
+    ("fp32", 0.99999, 0.99999),
+    ("fp16", 0.9999, 0.9999),
+    ("int8", 0.99, 0.97),
+    ("int8_cpu", 0.99, 0.97),
+])
+def test_convert_run_and_match(model, data, converted, tower, precision, mean_min, row_min):
+    out_dir, arts = converted[tower]
+    art = arts[precision]
+    assert art.path == out_dir / f"{tower}_{precision}.tflite" and art.path.with_suffix(".json").is_file()
+    cos = _cosines(model, tower, art.path, data[tower][1])
+    assert cos.mean() >= mean_min and cos.min() >= row_min, (cos.mean(), cos.min())
+    assert art.extra["flex_or_custom_ops"] == [] and art.extra["ops"]
+    assert not list(out_dir.glob(".*")) and not list(out_dir.glob("*.npy"))  # no temp leftovers
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+@pytest.mark.parametrize("tower", ["image", "text"])
+def test_int8_is_full_integer(converted, tower):
+    _, arts = converted[tower]
+    art = arts["int8"]
+    report = inspect_tflite(art.path)
+    assert report["float_tensors"] == 0 and art.extra["float_tensors"] == 0
+    assert set(report["tensor_dtypes"]) <= {"int8", "int32", "bool"}, report["tensor_dtypes"]
+    verify(report, "int8")
+    assert art.inputs[0].dtype == ("int8" if tower == "image" else "int32")
+    assert art.outputs[0].dtype == "int8" and art.outputs[0].scale > 0
+    # The check can fail: the fp32 file of the same tower is refused as int8.
+    with pytest.raises(ConversionError, match="not full-integer"):
+        verify(inspect_tflite(arts["fp32"].path), "int8")
+
+
+def test_flex_ops_are_refused():
+    report = {"flex_or_custom_ops": ["CUSTOM:FlexArgMax"], "float_tensors": 0, "float_tensor_names": []}
+    with pytest.raises(ConversionError, match="FlexArgMax"):
+        verify(report, "fp32")
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+def test_image_int8_input_is_pixel_minus_128(converted, data):
+    _, arts = converted["image"]
+    spec = arts["int8"].inputs[0]
+    assert (spec.layout, spec.shape, spec.scale, spec.zero_point) == ("NHWC", (1, 64, 64, 3), 1.0, -128)
+    assert arts["fp32"].inputs[0].layout == "NHWC" and arts["fp32"].inputs[0].dtype == "float32"
+    runner = TFLiteRunner(arts["int8"].path)
+    pixels = data["image"][1][:1].numpy()  # NCHW float32, integer values in [0, 255]
+    runner(pixels)
+    fed = runner.interpreter.get_tensor(runner.interpreter.get_input_details()[0]["index"])
+    assert np.array_equal(fed.astype(np.int16), pixels.transpose(0, 2, 3, 1).astype(np.int16) - 128)
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+@pytest.mark.parametrize("tower", ["image", "text"])
+def test_int8_cpu_runs_as_one_xnnpack_partition(converted, tower):
+    _, arts = converted[tower]
+    assert arts["int8_cpu"].extra["xnnpack_partitions"] == 1
+    assert arts["fp32"].extra["xnnpack_partitions"] == 1
+    assert arts["int8"].extra["xnnpack_partitions"] > 1  # full-integer softmax, GELU, LayerNorm split it
+    assert arts["int8_cpu"].extra["float_tensors"] > 0  # the float islands
+    assert arts["int8_cpu"].outputs[0].dtype == "int8"
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+def test_runner_rejects_bad_inputs(converted, data):
+    text = TFLiteRunner(converted["text"][1]["int8"].path)
+    ids = data["text"][1][:1].numpy()
+    assert np.array_equal(text(ids.astype(np.int64)), text(ids))  # any integer dtype is fine
+    with pytest.raises(DataError, match="expected input shape"):
+        text(np.zeros((2, 20), np.int32))
+    with pytest.raises(DataError, match="integer token ids"):
+        text(ids.astype(np.float32))
+    image = TFLiteRunner(converted["image"][1]["fp32"].path)
+    with pytest.raises(DataError, match=r"expected input shape \(1, 3, 64, 64\)"):
+        image(np.zeros((1, 64, 64, 3), np.float32))  # NHWC is the artifact's layout, not the caller's
+    with pytest.raises(DataError, match="float32"):
+        image(np.zeros((1, 3, 64, 64), np.uint8))
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+def test_missing_and_corrupt_files(converted, tmp_path):
+    with pytest.raises(ConversionError, match="not found"):
+        TFLiteRunner(tmp_path / "nope.tflite")
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(converted["text"][1]["fp32"].path.read_bytes()[:1000])
+    with pytest.raises(ConversionError, match="cannot load"):
+        TFLiteRunner(bad)
+    with pytest.raises(ConversionError, match="cannot read"):
+        inspect_tflite(bad)
+
+
+def test_unknown_precision_and_bad_options():
+    with pytest.raises(ConversionError, match="unknown TFLite precision"):
+        TFLiteConfig("int4")
+    with pytest.raises(ConversionError, match="calibration_percentile"):
+        TFLiteConfig("int8", calibration_percentile=50)
+    assert tflite.DEFAULT_PRECISION == "int8" and set(tflite.PRECISIONS) == {"fp32", "fp16", "int8", "int8_cpu"}
+
+
+@pytest.mark.parametrize("calibration", [None, []])
+def test_int8_without_calibration_is_a_data_error(tmp_path, calibration):
+    from mobile_sdk.models import create_model
+
+    with pytest.raises(DataError, match="calibration"):
+        convert(create_model("tiny"), "text", torch.zeros(1, 20, dtype=torch.int32), TFLiteConfig("int8"), tmp_path,
+                calibration=calibration)
+    assert not list(tmp_path.iterdir())
+
+
+def test_calibration_must_look_like_the_example(tmp_path):
+    from mobile_sdk.models import create_model
+
+    ids = torch.zeros(1, 20, dtype=torch.int32)
+    for bad in (torch.zeros(2, 20, dtype=torch.int32), torch.zeros(1, 20, dtype=torch.int64)):
+        with pytest.raises(DataError, match="calibration input 1"):
+            convert(create_model("tiny"), "text", ids, TFLiteConfig("int8"), tmp_path, calibration=[ids, bad])
+    assert not list(tmp_path.iterdir())
+
+
+def test_onnx2tf_sample_comes_from_our_images(data):
+    sample = tflite._onnx2tf_sample("image", [data["image"][0][:3]])
+    assert sample.shape == (20, 128, 128, 3) and sample.dtype == np.float32
+    assert 0.0 <= sample.min() and sample.max() <= 1.0
+    # nearest upsampling of calibration image 0, cycled to 20 images
+    assert np.allclose(sample[0, ::2, ::2], data["image"][0][0].numpy().transpose(1, 2, 0) / 255.0)
+    assert np.array_equal(sample[3], sample[0])
+
+
+# --- the onnx2tf pitfalls, on tiny towers --------------------------------------------------------
+class TinyText(torch.nn.Module):
+    """ids -> embedding -> linear -> x * rsqrt(sum x^2): the text tower's ends, in miniature."""
+
+    def __init__(self, normalize=l2_normalize, mask: float | None = None):
+        super().__init__()
+        torch.manual_seed(0)
+        self.tok, self.mix, self.proj = torch.nn.Embedding(37, 32), torch.nn.Linear(32, 32), torch.nn.Linear(32, 8)
+        self.normalize = normalize
+        if mask is not None:
+            self.register_buffer("mask", torch.triu(torch.full((20, 32), mask), 1))
+        else:
+            self.mask = None
+
+    def forward(self, ids):
+        x = self.tok(ids)
+        if self.mask is not None:
+            x = x + self.mask
+        return self.normalize(self.proj(self.mix(x)[:, :1].flatten(1)))  # pools token 0, as the towers do
+
+
+class TinyImage(torch.nn.Module):
+    """pixels in [0, 255] -> patch conv -> class-token slice -> linear -> L2 norm, in miniature."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.patch, self.proj = torch.nn.Conv2d(3, 32, 4, stride=4), torch.nn.Linear(32, 8)
+
+    def forward(self, pixels):
+        x = self.patch(pixels / 255.0).flatten(2).transpose(1, 2)  # (B, 16, 32)
+        return l2_normalize(self.proj(x[:, :1].flatten(1)))
+
+
+def _export(module, example, path):
+    tflite._export_onnx(module.eval(), example, path, "ids")
+    return path
+
+
+IDS = torch.randint(0, 37, (1, 20), dtype=torch.int32)
+
+
+def test_reduce_l2_is_refused(tmp_path):
+    path = _export(TinyText(normalize=lambda x: torch.nn.functional.normalize(x, dim=-1)), IDS, tmp_path / "m.onnx")
+    with pytest.raises(ConversionError, match="ReduceL2"):
+        check_onnx(path, "text")
+    out = tmp_path / "out"
+    with pytest.raises(ConversionError, match=r"ONNX check: .*ReduceL2") as e:
+        convert(SimpleNamespace(text=TinyText(normalize=lambda x: torch.nn.functional.normalize(x, dim=-1))), "text",
+                IDS, TFLiteConfig("fp32"), out)
+    assert "--- last" in str(e.value)  # the captured log's tail comes with the error
+    assert not list(out.glob("*.tflite")) and not list(out.glob("*.json")) and not list(out.glob(".*"))
+
+
+def test_int64_ids_are_refused(tmp_path):
+    path = _export(TinyText(), IDS.long(), tmp_path / "m.onnx")
+    with pytest.raises(ConversionError, match="must be int32"):
+        check_onnx(path, "text")
+    with pytest.raises(DataError, match="int32"):
+        convert(SimpleNamespace(text=TinyText()), "text", IDS.long(), TFLiteConfig("fp32"), tmp_path / "out")
+
+
+def test_duplicate_tensor_names_are_refused(tmp_path):
+    path = tmp_path / "m.onnx"  # naming the output after nn.Embedding's Gather output duplicates the name
+    torch.onnx.export(TinyText().eval(), (IDS,), str(path), input_names=["ids"], output_names=["embedding"],
+                      dynamo=True, external_data=False)
+    with pytest.raises(ConversionError, match=r"names several tensors \['embedding'\]"):
+        check_onnx(path, "text")
+
+
+@pytest.mark.parametrize("value", [float("-inf"), -1e31])
+def test_infinite_mask_constants_are_refused(tmp_path, value):
+    path = _export(TinyText(mask=value), IDS, tmp_path / "m.onnx")
+    with pytest.raises(ConversionError, match=r"constant '.*' .*infinite"):
+        check_onnx(path, "text")
+    assert check_onnx(_export(TinyText(mask=-30.0), IDS, tmp_path / "ok.onnx"), "text")  # a finite mask is fine
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+def test_onnx2tf_gets_a_copy_and_a_private_working_dir(tmp_path):
+    path = _export(TinyText(), IDS, tmp_path / "m.onnx")
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    work = tmp_path / "work"
+    work.mkdir()
+    cwd = os.getcwd()
+    with tflite.captured_output(tmp_path / "log.txt"):
+        saved = tflite._run_onnx2tf(path, work, "text", None, False)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before  # onnx2tf rewrote only its copy
+    assert (work / "onnx2tf_input.onnx").is_file() and (saved / "saved_model.pb").is_file()
+    assert os.getcwd() == cwd
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+def test_image_conversion_is_offline_only_thanks_to_our_sample_file(tmp_path, monkeypatch):
+    import requests
+
+    def no_network(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("offline")
+
+    monkeypatch.setattr(requests, "get", no_network)
+    pixels = torch.rand(1, 3, 16, 16) * 255
+    path = tmp_path / "m.onnx"
+    tflite._export_onnx(TinyImage().eval(), pixels, path, "pixels")
+    for name, works in (("not_what_onnx2tf_looks_for.npy", False), (tflite.ONNX2TF_SAMPLE_FILE, True)):
+        work = tmp_path / f"work_{works}"
+        work.mkdir()
+        monkeypatch.setattr(tflite, "ONNX2TF_SAMPLE_FILE", name)
+        with tflite.captured_output(tmp_path / "log.txt"):
+            if works:
+                assert (tflite._run_onnx2tf(path, work, "image", [pixels], False) / "saved_model.pb").is_file()
+            else:  # without the file onnx2tf goes for the network, which is not there
+                with pytest.raises(ConversionError, match="ConnectionError: offline"):
+                    tflite._run_onnx2tf(path, work, "image", [pixels], False)
+        assert (work / name).is_file() and not (tmp_path / name).exists() and not os.path.exists(name)
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+def test_output_goes_to_the_log_not_the_console(tmp_path, capfd, caplog):
+    caplog.set_level(logging.DEBUG, logger="converters.tflite")
+    # check_ops makes onnx2tf print a line per op: all of it must land in the log
+    art = convert(SimpleNamespace(text=TinyText()), "text", IDS, TFLiteConfig("fp32", check_ops=True), tmp_path)
+    printed = capfd.readouterr()
+    assert "onnx_output_name" not in printed.out + printed.err and "torch.onnx" not in printed.out + printed.err
+    log_file = tmp_path / "text_fp32.log"
+    assert art.extra["log"] == str(log_file) and "[torch.onnx]" in log_file.read_text()
+    assert any("onnx2tf / TensorFlow output" in r.getMessage() for r in caplog.records)  # shown at DEBUG
+    check = art.extra["onnx2tf_check"]  # onnx2tf's per-op float check, read back from the log
+    assert check["checked"] > 5 and check.get("matches") == check["checked"], check
+    runner = TFLiteRunner(art.path)
+    with torch.no_grad():
+        assert np.allclose(runner(IDS.numpy()), TinyText().eval()(IDS).numpy(), atol=1e-5)
+
+
+def test_per_op_summary_reads_unmatched_ops(tmp_path):
+    log_file = tmp_path / "x.log"
+    log_file.write_text(
+        "\x1b[32mINFO:\x1b[0m onnx_output_name: add shape: (1, 2) dtype: float32 validate_result: \x1b[7m Matches \x1b[0m\n"
+        "INFO: onnx_output_name: val_3 shape: (1, 2) dtype: float32 validate_result:  Unmatched  max_abs_error: 0.25\n"
+        "INFO: onnx_output_name: v shape: (1, 2) dtype: float32 validate_result:  Skipped (Deleted or Shape Unmatched)\n")
+    assert tflite._per_op_summary(log_file) == {"checked": 3, "matches": 1, "unmatched": 1, "skipped": 1,
+                                                "worst_unmatched": {"val_3": 0.25}}
