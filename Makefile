@@ -17,11 +17,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# The main job on the built-in default: export the shipped model for every platform, check parity,
+# benchmark, write artifacts/demo/manifest.json (+ parity.html, bench.png, golden vectors).
 demo: $(STAMP)
-	$(BIN)/mobile-sdk eval
+	$(BIN)/mobile-sdk export --out artifacts/demo
 
+# The Python suite, then the demo apps' checks that can run here (the Android JVM core's
+# golden-vector tests need a JDK; they report "skipped" without one).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	@if [ -x android_demo/run_core_tests.sh ]; then android_demo/run_core_tests.sh; fi
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache artifacts android_demo/build-tests

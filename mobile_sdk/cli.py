@@ -194,26 +194,39 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
               help="Output folder; artifacts go to OUT/PLATFORM/TOWER_PRECISION.EXT.")
 @click.option("--calibration", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of calibration images (+ captions.jsonl) [default: calibration_data].")
+@click.option("--n", "n_test", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Test-split samples per task for the parity check.")
+@click.option("--no-parity", is_flag=True, help="Skip the parity check (the manifest then has no parity figures).")
+@click.option("--no-bench", is_flag=True, help="Skip the benchmarks.")
+@click.option("--strict", is_flag=True, help="Exit with code 1 when an artifact fails parity.")
 @_friendly
-def export_cmd(checkpoint, targets, precisions, tower, out, calibration) -> None:
-    """Convert a checkpoint's towers into on-device artifacts."""
-    from .checkpoint import default_checkpoint, load_checkpoint
-    from .export import export, parse_precisions, resolve_targets
+def export_cmd(checkpoint, targets, precisions, tower, out, calibration, n_test, no_parity, no_bench, strict) -> None:
+    """Convert a checkpoint for every platform, check parity, benchmark, write manifest.json.
+
+    Writes OUT/PLATFORM/* artifacts, OUT/parity.{json,md,html}, OUT/bench.{json,png},
+    OUT/manifest.json, OUT/golden.json (+ OUT/golden/*.png) and OUT/vocab.txt."""
+    from .checkpoint import default_checkpoint
+    from .export import parse_precisions, resolve_targets
+    from .parity import ParityConfig
+    from .pipeline import SUMMARY_HEADER, run_pipeline, summary_rows
 
     checkpoint = checkpoint or default_checkpoint()
     plats = resolve_targets(targets)
     chosen = parse_precisions(precisions, plats)
-    model, _ = load_checkpoint(checkpoint)
     towers = ("image", "text") if tower == "both" else (tower,)
     click.echo(f"exporting {checkpoint} -> {out}", err=True)
-    artifacts = export(model, out, plats, chosen, towers, calibration_dir=calibration,
-                       on_step=lambda label: click.echo(f"  converting {label} ...", err=True), checkpoint=checkpoint)
-    for a in artifacts:
-        click.echo(f"{a.platform:10s} {a.tower:5s} {a.precision:12s} {a.path.stat().st_size if a.path.is_file() else _dir_bytes(a.path):>10,d} B  {a.path}")
-
-
-def _dir_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    result = run_pipeline(checkpoint, out, plats, chosen, towers, calibration_dir=calibration,
+                          parity_cfg=ParityConfig(n_test=n_test), parity=not no_parity, bench=not no_bench,
+                          golden=set(towers) == {"image", "text"}, echo=lambda m: click.echo(m, err=True))
+    _print_table(SUMMARY_HEADER, summary_rows(result))
+    click.echo(f"manifest: {result.manifest}  ({result.seconds['total']:.0f} s: "
+               + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items() if k != "total") + ")")
+    failed = [a for a in (result.parity or {}).get("artifacts", []) if a["status"] == "fail"]
+    if failed:
+        click.echo(f"parity FAILED for {len(failed)} artifact(s), see {out / 'parity.md'}: " + "; ".join(
+            f"{a['platform']} {a['tower']} {a['precision']}: {a['reasons'][0]}" for a in failed), err=True)
+        if strict:
+            sys.exit(1)
 
 
 @main.command("parity")

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 TOWERS = ("image", "text")
 DEFAULT_CALIBRATION = "calibration_data"
 DEFAULT_CALIBRATION_N = 128
+# Precisions written when none are asked for, where a platform's single default is not enough:
+# LiteRT gets both int8 variants (full-integer for NPUs; the CPU variant the Android demo uses).
+DEFAULTS = {"tflite": ["int8", "int8_cpu"]}
 
 
 @dataclass
@@ -118,24 +121,29 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
     for plat in plats:
         mod = platform_module(plat)
         for tower in towers:
-            precs = (precisions or {}).get(plat) or [default_precision(mod, tower)]
+            precs = (precisions or {}).get(plat) or DEFAULTS.get(plat) or [default_precision(mod, tower)]
             for p in precs:
                 if p not in mod.PRECISIONS:
                     raise ConfigError(f"{plat} has no precision {p!r}; choose from {', '.join(mod.PRECISIONS)}")
-                plan.append((plat, mod, tower, p))
+            plan.append((plat, mod, tower, list(precs)))
     artifacts = []
     _write_record(out_dir, checkpoint, inputs)
-    for plat, mod, tower, p in plan:
-        label = f"{plat} {tower} {p}"
+    for plat, mod, tower, precs in plan:
+        label = f"{plat} {tower} {', '.join(precs)}"
         if on_step:
             on_step(label)
         t0 = time.perf_counter()
-        config = mod.CONFIG(precision=p)
-        art = mod.convert(model, tower, inputs.example[tower], config, out_dir / plat,
-                          calibration=inputs.calibration[tower])
-        art.extra.setdefault("convert_s", round(time.perf_counter() - t0, 2))
-        log.info("%s -> %s (%.1f s)", label, art.path, time.perf_counter() - t0)
-        artifacts.append(art)
+        configs = [mod.CONFIG(precision=p) for p in precs]
+        if len(configs) > 1 and hasattr(mod, "convert_many"):  # one shared front end (TFLite: one onnx2tf run)
+            arts = mod.convert_many(model, tower, inputs.example[tower], configs, out_dir / plat,
+                                    calibration=inputs.calibration[tower])
+        else:
+            arts = [mod.convert(model, tower, inputs.example[tower], c, out_dir / plat,
+                                calibration=inputs.calibration[tower]) for c in configs]
+        for art in arts:
+            art.extra.setdefault("convert_s", round((time.perf_counter() - t0) / len(arts), 2))
+        log.info("%s -> %s (%.1f s)", label, [str(a.path) for a in arts], time.perf_counter() - t0)
+        artifacts.extend(arts)
     return artifacts
 
 

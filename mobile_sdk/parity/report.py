@@ -33,9 +33,18 @@ def summary_rows(report: dict) -> list[list[str]]:
             _fmt(a["test"].get("cosine_mean")), _fmt(a["test"].get("cosine_min")), _fmt(a["test"].get("sqnr_db"), 1),
             _fmt(a["calibration"].get("cosine_mean")),
             f"{100 * ag['overall']:.1f}%" if "overall" in ag else "-",
-            loc.get("first_divergent_layer") or ("-" if not loc else "none"),
+            _loc_cell(loc),
         ])
     return rows
+
+
+def _loc_cell(loc: dict) -> str:
+    if not loc:
+        return "-"
+    if loc.get("status") not in ("ok", "replica_mismatch"):
+        return f"({loc.get('status')})"
+    first = loc.get("first_divergent_layer")
+    return first or f"none below {loc['threshold_db']:g} dB (weakest: {loc.get('weakest_layer', '-')})"
 
 
 HEADER = ["platform", "tower", "precision", "size", "status", "test cos mean", "test cos min", "test SQNR dB",

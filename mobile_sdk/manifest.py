@@ -1,0 +1,190 @@
+"""`manifest.json`: what the apps read to use the exported artifacts; nothing is guessed.
+
+Schema (version 1; documented in docs/manifest.md, validated on write and on read):
+
+    {"schema": "mobile-sdk-manifest", "schema_version": 1, "sdk_version": str,
+     "model": {"name", "checkpoint_sha256", "embed_dim", "logit_scale",
+               "preprocessing": {"image_size", "color", "layout", "dtype", "range", "normalization",
+                                 "resize", "reference"},
+               "tokenizer": {"vocab_file", "vocab_sha256", "vocab_size", "context_length",
+                             "pad_id", "sot_id", "eot_id", "unk_id", "lowercase", "separators", "reference"},
+               "tasks": {task: {"labels": [str], "prompts": [str]}}},
+     "artifacts": [{"platform", "tower", "precision", "variant", "file", "sha256", "bytes",
+                    "inputs": [TensorSpec], "outputs": [TensorSpec], "parity": {...} | null}],
+     "golden": "golden.json" | null}
+
+TensorSpec: {"name", "shape": [int], "dtype", "layout", "scale": float | null, "zero_point": int | null}.
+Paths are relative to the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .errors import DataError
+
+SCHEMA = "mobile-sdk-manifest"
+SCHEMA_VERSION = 1
+PLATFORMS = ("executorch", "tflite", "coreml")
+TOWERS = ("image", "text")
+# What each precision is for (the apps pick by variant, not by guessing from names).
+VARIANTS = {
+    ("tflite", "int8"): "full-integer int8: every tensor integer, for NPUs / DSPs",
+    ("tflite", "int8_cpu"): "CPU int8: one XNNPACK partition, float islands for softmax / GELU / norms (Android default)",
+}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:  # a package folder: its files in sorted order, names included
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _bytes(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def model_section(model, meta: dict, checkpoint: Path, vocab_file: str = "vocab.txt") -> dict:
+    import string
+
+    from .data.tasks import ZEROSHOT_TASKS, class_prompts
+    from .data.world import COLORS, POSITIONS, SHAPES, SIZES
+    from .tokenizer import Tokenizer, default_vocab_path
+
+    tok = Tokenizer.from_file(context_length=model.cfg.text.context_length)
+    labels = {"zeroshot_color": list(COLORS), "zeroshot_shape": list(SHAPES), "zeroshot_size": list(SIZES),
+              "zeroshot_position": list(POSITIONS)}
+    return {
+        "name": meta.get("name") or Path(checkpoint).stem,
+        "checkpoint_sha256": sha256_file(checkpoint),
+        "embed_dim": int(model.cfg.embed_dim),
+        "logit_scale": float(model.logit_scale.exp().clamp(max=100.0)),
+        "preprocessing": {
+            "image_size": int(model.cfg.vision.image_size), "color": "RGB", "layout": "NCHW", "dtype": "float32",
+            "range": [0, 255], "normalization": "inside the model (per-channel affine)",
+            "resize": "EXIF transpose; alpha over white; center crop to the largest square; exact integer area "
+                      "resize to image_size (see mobile_sdk/preprocess.py)",
+            "reference": "mobile_sdk.preprocess.preprocess_image",
+        },
+        "tokenizer": {
+            "vocab_file": vocab_file, "vocab_sha256": sha256_file(default_vocab_path()),
+            "vocab_size": tok.vocab_size, "context_length": tok.context_length,
+            "pad_id": tok.pad_id, "sot_id": tok.sot_id, "eot_id": tok.eot_id, "unk_id": tok.unk_id,
+            "lowercase": "ASCII A-Z only", "separators": string.whitespace + string.punctuation,
+            "reference": "mobile_sdk.tokenizer.Tokenizer",
+        },
+        "tasks": {t: {"labels": labels[t], "prompts": class_prompts(t)} for t in ZEROSHOT_TASKS if t in labels},
+    }
+
+
+def artifact_entry(meta: dict, folder: Path, parity: dict | None) -> dict:
+    f = Path(meta["file"])
+    return {
+        "platform": meta["platform"], "tower": meta["tower"], "precision": meta["precision"],
+        "variant": VARIANTS.get((meta["platform"], meta["precision"]), meta["precision"]),
+        "file": str(f.relative_to(folder)), "sha256": sha256_file(f), "bytes": _bytes(f),
+        "inputs": meta["inputs"], "outputs": meta["outputs"], "parity": parity,
+    }
+
+
+def build_manifest(folder: Path, model, meta: dict, checkpoint: Path, parity_report: dict | None = None,
+                   golden: str | None = None) -> dict:
+    from . import __version__
+    from .parity.check import find_artifacts
+
+    folder = Path(folder)
+    by_key = {}
+    for a in (parity_report or {}).get("artifacts", []):
+        by_key[a["file"]] = {"status": a["status"], "reasons": a["reasons"], "calibration": a["calibration"],
+                             "test": a["test"], "agreement": a.get("tasks", {}).get("agreement")}
+    arts = [artifact_entry(m, folder, by_key.get(str(Path(m["file"]).relative_to(folder))))
+            for m in find_artifacts(folder)]
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "sdk_version": __version__,
+            "model": model_section(model, meta, checkpoint), "artifacts": arts, "golden": golden}
+
+
+def _need(d: dict, key: str, typ, where: str):
+    if key not in d:
+        raise DataError(f"manifest: {where} lacks {key!r}")
+    if not isinstance(d[key], typ) or (typ is int and isinstance(d[key], bool)):
+        raise DataError(f"manifest: {where}.{key} must be {getattr(typ, '__name__', typ)}, got {type(d[key]).__name__}")
+    return d[key]
+
+
+def validate_manifest(d: dict, folder: Path | None = None) -> dict:
+    """Check the structure (and, with `folder`, that every file exists with its sha256); returns d."""
+    if not isinstance(d, dict):
+        raise DataError("manifest: not a JSON object")
+    if d.get("schema") != SCHEMA:
+        raise DataError(f"manifest: schema is {d.get('schema')!r}, expected {SCHEMA!r}")
+    version = _need(d, "schema_version", int, "manifest")
+    if version != SCHEMA_VERSION:
+        raise DataError(f"manifest: schema_version {version} is not supported (this SDK reads {SCHEMA_VERSION}); "
+                        f"re-export with this version of mobile-sdk")
+    model = _need(d, "model", dict, "manifest")
+    for k, t in (("embed_dim", int), ("logit_scale", float), ("preprocessing", dict), ("tokenizer", dict),
+                 ("tasks", dict)):
+        _need(model, k, t, "model")
+    for k in ("image_size",):
+        _need(model["preprocessing"], k, int, "model.preprocessing")
+    for k in ("vocab_file", "context_length", "pad_id", "sot_id", "eot_id", "unk_id"):
+        _need(model["tokenizer"], k, str if k == "vocab_file" else int, "model.tokenizer")
+    for name, task in model["tasks"].items():
+        labels, prompts = _need(task, "labels", list, f"tasks.{name}"), _need(task, "prompts", list, f"tasks.{name}")
+        if len(labels) != len(prompts) or not labels:
+            raise DataError(f"manifest: tasks.{name} needs as many prompts as labels (>0)")
+    arts = _need(d, "artifacts", list, "manifest")
+    for i, a in enumerate(arts):
+        w = f"artifacts[{i}]"
+        if _need(a, "platform", str, w) not in PLATFORMS:
+            raise DataError(f"manifest: {w}.platform {a['platform']!r} not in {PLATFORMS}")
+        if _need(a, "tower", str, w) not in TOWERS:
+            raise DataError(f"manifest: {w}.tower {a['tower']!r} not in {TOWERS}")
+        for k in ("precision", "variant", "file", "sha256"):
+            _need(a, k, str, w)
+        _need(a, "bytes", int, w)
+        for io_key in ("inputs", "outputs"):
+            for j, spec in enumerate(_need(a, io_key, list, w)):
+                _need(spec, "name", str, f"{w}.{io_key}[{j}]")
+                shape = _need(spec, "shape", list, f"{w}.{io_key}[{j}]")
+                if not all(isinstance(s, int) and s > 0 for s in shape):
+                    raise DataError(f"manifest: {w}.{io_key}[{j}].shape must be positive ints, got {shape}")
+                _need(spec, "dtype", str, f"{w}.{io_key}[{j}]")
+        if folder is not None:
+            f = Path(folder) / a["file"]
+            if not f.exists():
+                raise DataError(f"manifest: {w} file {f} is missing")
+            if sha256_file(f) != a["sha256"]:
+                raise DataError(f"manifest: {w} file {f} does not match its sha256; re-export or restore it")
+    return d
+
+
+def write_manifest(d: dict, folder: Path) -> Path:
+    validate_manifest(d, folder)
+    path = Path(folder) / "manifest.json"
+    tmp = path.with_name(".manifest.json.tmp")
+    tmp.write_text(json.dumps(d, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_manifest(path: str | Path, check_files: bool = True) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "manifest.json"
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"manifest not found: {path}; create it with `mobile-sdk export`") from None
+    except ValueError as e:
+        raise DataError(f"manifest {path} is not valid JSON: {e}") from None
+    return validate_manifest(d, path.parent if check_files else None)

@@ -1,0 +1,109 @@
+"""The one-command path (`mobile-sdk export`): checkpoint -> artifacts for every platform -> parity
+-> benchmarks -> manifest.json + golden vectors + vocabulary -> a summary table.
+
+Every step writes atomically, so an interrupted or failing run leaves earlier results intact; the
+manifest is written last, so it only ever describes artifacts that exist.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineResult:
+    artifacts: list
+    parity: dict | None
+    bench: dict | None
+    manifest: Path
+    golden: Path | None
+    seconds: dict
+
+
+def run_pipeline(checkpoint: Path, out: Path, targets=("all",), precisions=None, towers=("image", "text"),
+                 calibration_dir=None, parity_cfg=None, bench: bool = True, parity: bool = True,
+                 golden: bool = True, threads=(1, 2), echo=print) -> PipelineResult:
+    from .checkpoint import load_checkpoint
+    from .export import export, prepare_inputs
+    from .manifest import build_manifest, write_manifest
+    from .tokenizer import default_vocab_path
+
+    out = Path(out)
+    t_start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    model, meta = load_checkpoint(checkpoint)
+
+    def step(name, fn):
+        echo(f"[{time.perf_counter() - t_start:6.1f}s] {name} ...")
+        t0 = time.perf_counter()
+        res = fn()
+        seconds[name] = round(time.perf_counter() - t0, 1)
+        return res
+
+    inputs = step("calibration data", lambda: prepare_inputs(model, calibration_dir, towers=towers))
+    artifacts = step("convert", lambda: export(model, out, targets, precisions, towers, inputs=inputs,
+                                               checkpoint=checkpoint,
+                                               on_step=lambda label: echo(f"    converting {label}")))
+    report = None
+    if parity:
+        from .parity import ParityConfig, check_folder, write_reports
+
+        cfg = parity_cfg or ParityConfig()
+        report = step("parity", lambda: check_folder(out, checkpoint, cfg,
+                                                     on_step=lambda label: echo(f"    checking {label}")))
+        write_reports(report, out)
+    bench_result = None
+    if bench:
+        from .bench import bench_folder, write_plot
+
+        bench_result = step("bench", lambda: bench_folder(out, threads, checkpoint,
+                                                          on_step=lambda label: echo(f"    timing {label}")))
+        (out / "bench.json").write_text(json.dumps(bench_result, indent=2) + "\n")
+        write_plot(bench_result, report, out / "bench.png")
+    shutil.copyfile(default_vocab_path(), out / "vocab.txt")
+    manifest = build_manifest(out, model, meta, Path(checkpoint), report, golden=None)
+    golden_path = None
+    if golden:
+        from .golden import GOLDEN_FILE, write_golden
+
+        golden_path = step("golden vectors", lambda: write_golden(out, model, manifest))
+        manifest["golden"] = GOLDEN_FILE
+    path = write_manifest(manifest, out)
+    seconds["total"] = round(time.perf_counter() - t_start, 1)
+    return PipelineResult(artifacts, report, bench_result, path, golden_path, seconds)
+
+
+def summary_rows(result: PipelineResult) -> list[list[str]]:
+    """One row per artifact: size, parity status and figures, latency at the most threads measured."""
+    parity = {a["file"]: a for a in (result.parity or {}).get("artifacts", [])}
+    lat = {}
+    if result.bench:
+        n = max(r["threads"] for r in result.bench["rows"])
+        for r in result.bench["rows"]:
+            if r["threads"] == n and r["kind"] == "artifact":
+                lat[r["name"]] = r.get("median_ms")
+    rows = []
+    out = result.manifest.parent
+    for art in result.artifacts:
+        rel = str(Path(art.path).relative_to(out))
+        p = parity.get(rel, {})
+        name = f"{art.platform} {art.tower} {art.precision}"
+        size = art.path.stat().st_size if art.path.is_file() else sum(
+            f.stat().st_size for f in art.path.rglob("*") if f.is_file())
+        test = p.get("test", {})
+        agree = p.get("tasks", {}).get("agreement", {}).get("overall")
+        rows.append([name, f"{size / 1e6:.2f} MB", (p.get("status") or "-").upper(),
+                     f"{test['cosine_mean']:.5f}" if test.get("cosine_mean") is not None else "-",
+                     f"{100 * agree:.1f}%" if agree is not None else "-",
+                     f"{lat[name]:.2f} ms" if lat.get(name) is not None else "-"])
+    return rows
+
+
+SUMMARY_HEADER = ["artifact", "size", "parity", "test cosine", "top-1 agreement", "latency (median)"]
