@@ -1,0 +1,116 @@
+package com.mobilesdk.demo;
+
+import com.mobilesdk.core.Backend;
+import com.mobilesdk.core.Manifest;
+import com.mobilesdk.core.SdkException;
+import com.mobilesdk.core.TensorSpec;
+import java.io.File;
+import org.pytorch.executorch.EValue;
+import org.pytorch.executorch.Module;
+import org.pytorch.executorch.Tensor;
+
+/**
+ * ExecuTorch (.pte, XNNPACK delegate) for both towers of one precision (default "int8": static
+ * int8, Linear / Conv2d in int8 inside XNNPACK). The programs take exactly the model's raw
+ * inputs: float32 NCHW pixels and int32 token ids, and return float32 embeddings.
+ */
+public final class ExecuTorchBackend implements Backend {
+    private final String name;
+    private final Module image, text;
+    private final long[] imageShape, textShape;
+    private final boolean textInt64;
+
+    public ExecuTorchBackend(Manifest manifest, String precision, ModelStore store) {
+        Manifest.Artifact ia = manifest.find("executorch", "image", precision);
+        Manifest.Artifact ta = manifest.find("executorch", "text", precision);
+        if (ia == null || ta == null) {
+            throw new SdkException(SdkException.Kind.MODEL_FILE, "manifest.json lists no ExecuTorch image + text pair at "
+                    + "precision " + precision + " (it has " + manifest.precisions("executorch") + ")");
+        }
+        this.name = "ExecuTorch " + precision;
+        this.imageShape = longs(ia.inputs.get(0));
+        this.textShape = longs(ta.inputs.get(0));
+        this.textInt64 = "int64".equals(ta.inputs.get(0).dtype);
+        File imageFile = store.modelFile(ia);
+        File textFile = store.modelFile(ta);
+        this.image = load(imageFile, ia);
+        Module t;
+        try {
+            t = load(textFile, ta);
+        } catch (RuntimeException e) {
+            image.destroy();
+            throw e;
+        }
+        this.text = t;
+    }
+
+    private static long[] longs(TensorSpec spec) {
+        int[] s = spec.shape();
+        long[] out = new long[s.length];
+        for (int i = 0; i < s.length; i++) {
+            out[i] = s[i];
+        }
+        return out;
+    }
+
+    private static Module load(File file, Manifest.Artifact a) {
+        Module m;
+        try {
+            m = Module.load(file.getAbsolutePath());
+        } catch (RuntimeException | LinkageError e) {
+            throw new SdkException(SdkException.Kind.BACKEND, "ExecuTorch cannot load " + a.file + ": " + e.getMessage(), e);
+        }
+        int err = m.loadMethod("forward");
+        if (err != 0) {
+            m.destroy();
+            throw new SdkException(SdkException.Kind.BACKEND, "ExecuTorch cannot load method forward of " + a.file
+                    + " (error 0x" + Integer.toHexString(err) + "); is the runtime at least as new as the exporter "
+                    + "(executorch 1.5.1)?");
+        }
+        return m;
+    }
+
+    private float[] run(Module m, EValue input, String what) {
+        EValue[] out;
+        try {
+            out = m.forward(input);
+        } catch (RuntimeException e) {
+            throw new SdkException(SdkException.Kind.BACKEND, name + " failed on the " + what + " tower: " + e.getMessage(), e);
+        }
+        if (out == null || out.length == 0) {
+            throw new SdkException(SdkException.Kind.BACKEND, name + ": the " + what + " tower returned nothing");
+        }
+        return out[0].toTensor().getDataAsFloatArray();
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public float[] encodeImage(float[] nchw) {
+        return run(image, EValue.from(Tensor.fromBlob(nchw, imageShape)), "image");
+    }
+
+    @Override
+    public float[] encodeText(int[] ids) {
+        Tensor t;
+        if (textInt64) {
+            long[] l = new long[ids.length];
+            for (int i = 0; i < ids.length; i++) {
+                l[i] = ids[i];
+            }
+            t = Tensor.fromBlob(l, textShape);
+        } else {
+            t = Tensor.fromBlob(ids, textShape);
+        }
+        return run(text, EValue.from(t), "text");
+    }
+
+    @Override
+    public void close() {
+        image.destroy();
+        text.destroy();
+    }
+}

@@ -1,0 +1,195 @@
+package com.mobilesdk.core;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * What the demo screens do, independent of Android: pixels / text -> embeddings through a
+ * {@link Backend}, then zero-shot classification and text-to-image search with the scoring of
+ * {@link Scoring}. Every embedding is checked against the manifest's embed_dim.
+ */
+public final class Pipeline {
+    public final Manifest manifest;
+    public final Tokenizer tokenizer;
+    private final Backend backend;
+
+    public Pipeline(Manifest manifest, Tokenizer tokenizer, Backend backend) {
+        if (tokenizer.contextLength != manifest.tokenizer.contextLength) {
+            throw new SdkException(SdkException.Kind.TEXT, "tokenizer context length " + tokenizer.contextLength
+                    + " differs from the manifest's " + manifest.tokenizer.contextLength);
+        }
+        this.manifest = manifest;
+        this.tokenizer = tokenizer;
+        this.backend = backend;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    /** One embedding and how long the backend took. */
+    public static final class Timed {
+        public final float[] embedding;
+        public final long nanos;
+
+        Timed(float[] embedding, long nanos) {
+            this.embedding = embedding;
+            this.nanos = nanos;
+        }
+    }
+
+    /** Preprocessed uint8 HWC pixels (image_size x image_size x 3) -> image embedding. */
+    public Timed encodeImage(byte[] hwc) {
+        float[] x = Preprocess.toNchw(hwc, manifest.imageSize);
+        long t0 = System.nanoTime();
+        float[] e = backend.encodeImage(x);
+        long dt = System.nanoTime() - t0;
+        return new Timed(check(e, "image"), dt);
+    }
+
+    /** Text -> text embedding. */
+    public Timed encodeText(String text) {
+        int[] ids = tokenizer.encode(text);
+        long t0 = System.nanoTime();
+        float[] e = backend.encodeText(ids);
+        long dt = System.nanoTime() - t0;
+        return new Timed(check(e, "text"), dt);
+    }
+
+    private float[] check(float[] e, String tower) {
+        if (e == null || e.length != manifest.embedDim) {
+            throw new SdkException(SdkException.Kind.BACKEND, backend.name() + ": the " + tower + " tower gave "
+                    + (e == null ? "no output" : e.length + " values") + ", the manifest says embed_dim "
+                    + manifest.embedDim);
+        }
+        for (float v : e) {
+            if (!Float.isFinite(v)) {
+                throw new SdkException(SdkException.Kind.BACKEND, backend.name() + ": the " + tower
+                        + " tower gave a non-finite embedding");
+            }
+        }
+        return e;
+    }
+
+    /** A zero-shot result: per label score, probability, the ranking and the time spent. */
+    public static final class Classification {
+        public final List<String> labels;
+        public final double[] scores, probs;
+        public final int[] ranking;
+        public final long imageNanos, textNanos;
+
+        Classification(List<String> labels, double[] scores, int[] ranking, long imageNanos, long textNanos) {
+            this.labels = labels;
+            this.scores = scores;
+            this.probs = Scoring.softmax(scores);
+            this.ranking = ranking;
+            this.imageNanos = imageNanos;
+            this.textNanos = textNanos;
+        }
+
+        public String best() {
+            return labels.get(ranking[0]);
+        }
+    }
+
+    /** Scores of an image embedding against prompt embeddings (already computed). */
+    public Classification classify(float[] imageEmbedding, List<String> labels, List<float[]> promptEmbeddings,
+                                   long imageNanos, long textNanos) {
+        if (labels.size() != promptEmbeddings.size() || labels.isEmpty()) {
+            throw new SdkException(SdkException.Kind.INVALID_ARGUMENT, "need one prompt embedding per label (>0)");
+        }
+        double[] img = Scoring.toDouble(imageEmbedding);
+        double[] scores = new double[labels.size()];
+        for (int j = 0; j < scores.length; j++) {
+            scores[j] = Scoring.score(img, Scoring.toDouble(promptEmbeddings.get(j)), manifest.logitScale);
+        }
+        return new Classification(new ArrayList<>(labels), scores, Scoring.ranking(scores), imageNanos, textNanos);
+    }
+
+    /** Zero-shot classification of preprocessed pixels against prompts (labels shown, prompts encoded). */
+    public Classification classify(byte[] hwc, List<String> labels, List<String> prompts) {
+        if (labels.size() != prompts.size() || labels.isEmpty()) {
+            throw new SdkException(SdkException.Kind.INVALID_ARGUMENT, "need one prompt per label (>0)");
+        }
+        Timed img = encodeImage(hwc);
+        List<float[]> pe = new ArrayList<>();
+        long textNanos = 0;
+        for (String p : prompts) {
+            Timed t = encodeText(p);
+            pe.add(t.embedding);
+            textNanos += t.nanos;
+        }
+        return classify(img.embedding, labels, pe, img.nanos, textNanos);
+    }
+
+    /** A text-to-image search result: one score per gallery image and the ranking. */
+    public static final class Search {
+        public final double[] scores;
+        public final int[] ranking;
+        public final long textNanos;
+
+        Search(double[] scores, long textNanos) {
+            this.scores = scores;
+            this.ranking = Scoring.ranking(scores);
+            this.textNanos = textNanos;
+        }
+    }
+
+    /** Ranks precomputed gallery embeddings for a text embedding. */
+    public Search search(float[] textEmbedding, List<float[]> gallery, long textNanos) {
+        double[] q = Scoring.toDouble(textEmbedding);
+        double[] scores = new double[gallery.size()];
+        for (int i = 0; i < scores.length; i++) {
+            scores[i] = Scoring.score(Scoring.toDouble(gallery.get(i)), q, manifest.logitScale);
+        }
+        return new Search(scores, textNanos);
+    }
+
+    public Search search(String query, List<float[]> gallery) {
+        Timed t = encodeText(query);
+        return search(t.embedding, gallery, t.nanos);
+    }
+
+    /** Latency of each tower over repeated runs (after warm-up), in milliseconds. */
+    public static final class Latency {
+        public final double imageMedianMs, imageMinMs, textMedianMs, textMinMs;
+        public final int runs;
+
+        Latency(long[] image, long[] text) {
+            this.runs = image.length;
+            this.imageMedianMs = median(image) / 1e6;
+            this.imageMinMs = min(image) / 1e6;
+            this.textMedianMs = median(text) / 1e6;
+            this.textMinMs = min(text) / 1e6;
+        }
+
+        private static double median(long[] v) {
+            long[] s = v.clone();
+            Arrays.sort(s);
+            int n = s.length;
+            return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
+        }
+
+        private static double min(long[] v) {
+            return Arrays.stream(v).min().orElse(0);
+        }
+    }
+
+    /** Runs each tower {@code warmup} times untimed, then {@code runs} times timed. */
+    public Latency benchmark(byte[] hwc, String text, int warmup, int runs) {
+        if (runs < 1) {
+            throw new SdkException(SdkException.Kind.INVALID_ARGUMENT, "runs must be >= 1");
+        }
+        for (int i = 0; i < warmup; i++) {
+            encodeImage(hwc);
+            encodeText(text);
+        }
+        long[] image = new long[runs], txt = new long[runs];
+        for (int i = 0; i < runs; i++) {
+            image[i] = encodeImage(hwc).nanos;
+            txt[i] = encodeText(text).nanos;
+        }
+        return new Latency(image, txt);
+    }
+}

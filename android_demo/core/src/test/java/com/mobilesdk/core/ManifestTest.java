@@ -1,0 +1,149 @@
+package com.mobilesdk.core;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.function.Supplier;
+import org.junit.Test;
+
+public class ManifestTest {
+    private static String text() {
+        return TestData.read(new File(TestData.goldenDir(), "manifest.json"));
+    }
+
+    private static SdkException expectError(SdkException.Kind kind, String fragment, Supplier<?> f) {
+        try {
+            f.get();
+        } catch (SdkException e) {
+            assertEquals(e.getMessage(), kind, e.kind());
+            assertTrue("message '" + e.getMessage() + "' should contain '" + fragment + "'", e.getMessage().contains(fragment));
+            return e;
+        }
+        fail("no error; expected " + kind + " containing '" + fragment + "'");
+        return null;
+    }
+
+    @Test
+    public void readsTheShippedManifest() {
+        Manifest m = TestData.manifest();
+        assertEquals(Manifest.SCHEMA_VERSION, m.schemaVersion);
+        assertTrue(m.embedDim > 0);
+        assertTrue(m.logitScale > 0);
+        assertTrue(m.imageSize > 0);
+        assertFalse(m.tasks.isEmpty());
+        assertNotNull(m.tasks.get(m.defaultTask()));
+        assertFalse(m.artifacts.isEmpty());
+        for (Manifest.Artifact a : m.artifacts) {
+            TensorSpec in = a.inputs.get(0), out = a.outputs.get(0);
+            if (a.tower.equals("image")) {
+                assertEquals(a + " pixels", 3 * m.imageSize * m.imageSize, in.elementCount());
+            } else {
+                assertEquals(a + " ids", m.tokenizer.contextLength, in.elementCount());
+            }
+            assertEquals(a + " embedding", m.embedDim, out.elementCount());
+        }
+    }
+
+    @Test
+    public void defaultsToTheCpuInt8TfliteVariant() {
+        Manifest m = TestData.manifest();
+        if (m.precisions("tflite").isEmpty()) {
+            return; // nothing to choose from
+        }
+        String p = m.defaultPrecision("tflite");
+        Manifest.Artifact img = m.find("tflite", "image", p);
+        assertNotNull(img);
+        assertTrue("default TFLite variant '" + img.variant + "' is the CPU one",
+                img.variant.contains("CPU") || p.equals("int8_cpu"));
+        if (m.precisions("tflite").contains("int8_cpu")) {
+            assertEquals("int8_cpu", p);
+        }
+        if (m.precisions("executorch").contains("int8")) {
+            assertEquals("int8", m.defaultPrecision("executorch"));
+        }
+    }
+
+    @Test
+    public void unknownSchemaVersionIsAClearError() {
+        String t = text().replaceFirst("\"schema_version\":\\s*1", "\"schema_version\": 2");
+        assertTrue(t.contains("\"schema_version\": 2"));
+        expectError(SdkException.Kind.MANIFEST, "schema_version 2 is not supported", () -> Manifest.parse(t, "m.json"));
+        String t2 = text().replaceFirst("\"schema_version\":\\s*1", "\"schema_version\": \"1\"");
+        expectError(SdkException.Kind.MANIFEST, "schema_version must be an integer", () -> Manifest.parse(t2, "m.json"));
+        String t3 = text().replaceFirst("\"schema_version\":\\s*1,", "");
+        expectError(SdkException.Kind.MANIFEST, "lacks 'schema_version'", () -> Manifest.parse(t3, "m.json"));
+        String t4 = text().replaceFirst("\"mobile-sdk-manifest\"", "\"something-else\"");
+        expectError(SdkException.Kind.MANIFEST, "expected 'mobile-sdk-manifest'", () -> Manifest.parse(t4, "m.json"));
+    }
+
+    @Test
+    public void malformedManifestsAreClearErrors() {
+        expectError(SdkException.Kind.MANIFEST, "not valid JSON", () -> Manifest.parse("{\"schema\": ", "m.json"));
+        expectError(SdkException.Kind.MANIFEST, "not a JSON object", () -> Manifest.parse("[1]", "m.json"));
+        String noDim = text().replaceFirst("\"embed_dim\":\\s*\\d+,", "");
+        expectError(SdkException.Kind.MANIFEST, "model lacks 'embed_dim'", () -> Manifest.parse(noDim, "m.json"));
+        String badTower = text().replaceFirst("\"tower\":\\s*\"image\"", "\"tower\": \"audio\"");
+        expectError(SdkException.Kind.MANIFEST, "tower 'audio' not in", () -> Manifest.parse(badTower, "m.json"));
+        String badShape = text().replaceFirst("\"shape\":\\s*\\[\\s*1,", "\"shape\": [0,");
+        expectError(SdkException.Kind.MANIFEST, "shape must be positive ints", () -> Manifest.parse(badShape, "m.json"));
+        String escape = text().replaceFirst("\"file\":\\s*\"", "\"file\": \"../../");
+        expectError(SdkException.Kind.MANIFEST, "inside the export folder", () -> Manifest.parse(escape, "m.json"));
+    }
+
+    @Test
+    public void missingManifestIsAClearError() {
+        File nowhere = new File(TestData.goldenDir(), "no-such-folder");
+        expectError(SdkException.Kind.MANIFEST, "manifest not found", () -> Manifest.load(nowhere));
+    }
+
+    @Test
+    public void missingModelFileIsAClearError() {
+        Manifest m = TestData.manifest();
+        Manifest.Artifact a = m.artifacts.get(0);
+        File empty = new File(System.getProperty("java.io.tmpdir"), "mobilesdk-empty-" + System.nanoTime());
+        assertTrue(empty.mkdirs());
+        try {
+            SdkException e = expectError(SdkException.Kind.MODEL_FILE, "is missing",
+                    () -> Manifest.resolve(empty, a, false));
+            assertTrue(e.getMessage().contains(a.file));
+            expectError(SdkException.Kind.MODEL_FILE, "is missing", () -> {
+                m.checkFiles(empty, false);
+                return null;
+            });
+            expectError(SdkException.Kind.MODEL_FILE, "vocabulary file", () -> Tokenizer.fromManifest(m, empty));
+        } finally {
+            assertTrue(empty.delete());
+        }
+    }
+
+    @Test
+    public void alteredModelFileFailsTheHashCheck() throws IOException {
+        Manifest m = TestData.manifest();
+        Manifest.Artifact a = m.artifacts.get(0);
+        File dir = Files.createTempDirectory("mobilesdk-models").toFile();
+        File f = new File(dir, a.file);
+        assertTrue(f.getParentFile().isDirectory() || f.getParentFile().mkdirs());
+        byte[] content = "not the model".getBytes(StandardCharsets.UTF_8);
+        Files.write(f.toPath(), content);
+        try {
+            assertEquals(f, Manifest.resolve(dir, a, false)); // present: fine without the check
+            expectError(SdkException.Kind.MODEL_FILE, "does not match its sha256", () -> Manifest.resolve(dir, a, true));
+            // a manifest whose sha256 is this file's accepts it
+            String t = text().replace(a.sha256, Manifest.sha256(content));
+            Manifest m2 = Manifest.parse(t, "m.json");
+            assertEquals(f, Manifest.resolve(dir, m2.find(a.platform, a.tower, a.precision), true));
+        } finally {
+            Files.delete(f.toPath());
+            for (File p = f.getParentFile(); !p.equals(dir.getParentFile()); p = p.getParentFile()) {
+                Files.delete(p.toPath());
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+package android.content.res;
+public class Resources { public android.util.DisplayMetrics getDisplayMetrics() { return null; } }

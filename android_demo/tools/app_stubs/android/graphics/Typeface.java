@@ -1,0 +1,2 @@
+package android.graphics;
+public class Typeface { public static final Typeface DEFAULT_BOLD = null, MONOSPACE = null; }

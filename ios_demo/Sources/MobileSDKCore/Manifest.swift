@@ -1,0 +1,389 @@
+import Foundation
+
+/// One input or output of an artifact, as the manifest describes it: name, shape, dtype
+/// ("float32", "int32", "int8", ...), layout ("NCHW", "NHWC", "NT", "NC") and, for quantized
+/// tensors, scale and zero point (nil otherwise). android_demo: `TensorSpec`.
+public struct TensorSpec: Codable, Equatable, Sendable, CustomStringConvertible {
+    public let name: String
+    public let shape: [Int]
+    public let dtype: String
+    public let layout: String?
+    public let scale: Double?
+    public let zeroPoint: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case shape
+        case dtype
+        case layout
+        case scale
+        case zeroPoint = "zero_point"
+    }
+
+    public init(name: String, shape: [Int], dtype: String, layout: String? = nil, scale: Double? = nil,
+                zeroPoint: Int? = nil) {
+        self.name = name
+        self.shape = shape
+        self.dtype = dtype
+        self.layout = layout
+        self.scale = scale
+        self.zeroPoint = zeroPoint
+    }
+
+    /// Number of elements: the product of the shape.
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    public var description: String {
+        "\(name) \(dtype)\(shape)" + (layout.map { " \($0)" } ?? "")
+    }
+}
+
+/// `manifest.json` as written by `mobile-sdk export` (schema "mobile-sdk-manifest", version 1),
+/// read with Codable; the checks mirror `mobile_sdk/manifest.py` `validate_manifest` and
+/// android_demo's `Manifest`. Everything the app needs comes from here: nothing is guessed from
+/// file names.
+public struct Manifest: Codable, Sendable {
+    public static let schemaName = "mobile-sdk-manifest"
+    public static let supportedSchemaVersion = 1
+    public static let platforms = ["executorch", "tflite", "coreml"]
+    public static let towers = ["image", "text"]
+    public static let fileName = "manifest.json"
+
+    /// How pixels are made (the app mirrors `mobile_sdk/preprocess.py`; only `image_size` is a parameter).
+    public struct Preprocessing: Codable, Sendable {
+        public let imageSize: Int
+        public let color: String?
+        public let layout: String?
+        public let dtype: String?
+
+        enum CodingKeys: String, CodingKey {
+            case imageSize = "image_size"
+            case color
+            case layout
+            case dtype
+        }
+    }
+
+    /// The tokenizer settings of the model.
+    public struct TokenizerSpec: Codable, Sendable {
+        public let vocabFile: String
+        /// sha256 of the vocabulary file, or nil when the manifest has none.
+        public let vocabSha256: String?
+        /// Vocabulary size, or nil when the manifest has none.
+        public let vocabSize: Int?
+        public let contextLength: Int
+        public let padId: Int
+        public let sotId: Int
+        public let eotId: Int
+        public let unkId: Int
+
+        enum CodingKeys: String, CodingKey {
+            case vocabFile = "vocab_file"
+            case vocabSha256 = "vocab_sha256"
+            case vocabSize = "vocab_size"
+            case contextLength = "context_length"
+            case padId = "pad_id"
+            case sotId = "sot_id"
+            case eotId = "eot_id"
+            case unkId = "unk_id"
+        }
+    }
+
+    /// A zero-shot task: class labels and one prompt per label, in the same order.
+    public struct Task: Codable, Sendable {
+        public let labels: [String]
+        public let prompts: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case labels
+            case prompts
+        }
+    }
+
+    public struct Model: Codable, Sendable {
+        public let name: String?
+        public let embedDim: Int
+        public let logitScale: Double
+        public let preprocessing: Preprocessing
+        public let tokenizer: TokenizerSpec
+        public let tasks: [String: Task]
+
+        enum CodingKeys: String, CodingKey {
+            case name
+            case embedDim = "embed_dim"
+            case logitScale = "logit_scale"
+            case preprocessing
+            case tokenizer
+            case tasks
+        }
+    }
+
+    /// One exported model file: a tower of one platform at one precision.
+    public struct Artifact: Codable, Sendable, CustomStringConvertible {
+        public let platform: String
+        public let tower: String
+        public let precision: String
+        public let variant: String
+        public let file: String
+        public let sha256: String
+        public let bytes: Int
+        public let inputs: [TensorSpec]
+        public let outputs: [TensorSpec]
+
+        enum CodingKeys: String, CodingKey {
+            case platform
+            case tower
+            case precision
+            case variant
+            case file
+            case sha256
+            case bytes
+            case inputs
+            case outputs
+        }
+
+        public var description: String { "\(platform)/\(tower)/\(precision) (\(file))" }
+    }
+
+    public let schema: String
+    public let schemaVersion: Int
+    public let sdkVersion: String?
+    public let model: Model
+    public let artifacts: [Artifact]
+    /// The golden-vector file name, or nil.
+    public let golden: String?
+
+    enum CodingKeys: String, CodingKey {
+        case schema
+        case schemaVersion = "schema_version"
+        case sdkVersion = "sdk_version"
+        case model
+        case artifacts
+        case golden
+    }
+
+    // MARK: reading
+
+    /// Just the fields that say whether the rest can be read at all.
+    private struct Header: Decodable {
+        let schema: String?
+        let schemaVersion: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case schema
+            case schemaVersion = "schema_version"
+        }
+    }
+
+    /// Reads `url` (a manifest.json, or a folder holding one) and validates its structure; with
+    /// `checkFiles` every artifact must exist beside it (and with `checkSha256`, match its hash).
+    public static func load(_ url: URL, checkFiles: Bool = false, checkSha256: Bool = false) throws -> Manifest {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        let exists = fm.fileExists(atPath: url.path, isDirectory: &isDir)
+        let file = exists && isDir.boolValue ? url.appendingPathComponent(fileName) : url
+        guard fm.fileExists(atPath: file.path) else {
+            throw SDKError(.manifest, "manifest not found: \(file.path); create it with "
+                + "`mobile-sdk export --out DIR` and bundle DIR (ios_demo/sync_assets.sh DIR)")
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: file)
+        } catch {
+            throw SDKError(.manifest, "cannot read manifest \(file.path): \(error.localizedDescription)")
+        }
+        let manifest = try parse(data, source: file.path)
+        if checkFiles {
+            try manifest.checkFiles(folder: file.deletingLastPathComponent(), checkSha256: checkSha256)
+        }
+        return manifest
+    }
+
+    /// Parses and validates manifest JSON; `source` names it in errors.
+    public static func parse(_ data: Data, source: String) throws -> Manifest {
+        let decoder = JSONDecoder()
+        let header: Header
+        do {
+            header = try decoder.decode(Header.self, from: data)
+        } catch {
+            throw SDKError(.manifest, "manifest \(source): \(describe(error))")
+        }
+        guard header.schema == schemaName else {
+            let got = header.schema.map { "'\($0)'" } ?? "missing"
+            throw SDKError(.manifest, "manifest \(source): schema is \(got), expected '\(schemaName)'; "
+                + "is this a manifest.json written by `mobile-sdk export`?")
+        }
+        guard let version = header.schemaVersion else {
+            throw SDKError(.manifest, "manifest \(source): manifest lacks 'schema_version'")
+        }
+        guard version == supportedSchemaVersion else {
+            throw SDKError(.manifest, "manifest \(source): schema_version \(version) is not supported (this app "
+                + "reads \(supportedSchemaVersion)); re-export with a mobile-sdk that writes version "
+                + "\(supportedSchemaVersion) or update the app")
+        }
+        let manifest: Manifest
+        do {
+            manifest = try decoder.decode(Manifest.self, from: data)
+        } catch {
+            throw SDKError(.manifest, "manifest \(source): \(describe(error))")
+        }
+        do {
+            try manifest.validate()
+        } catch let e as SDKError {
+            throw SDKError(.manifest, "manifest \(source): \(e.message)")
+        }
+        return manifest
+    }
+
+    /// The value checks Codable cannot express (android_demo `Manifest.fromJson`).
+    public func validate() throws {
+        func bad(_ message: String) -> SDKError { SDKError(.manifest, message) }
+        guard model.embedDim >= 1 else { throw bad("model.embed_dim must be >= 1, got \(model.embedDim)") }
+        guard model.logitScale > 0, model.logitScale.isFinite else {
+            throw bad("model.logit_scale must be a positive finite number, got \(model.logitScale)")
+        }
+        guard model.preprocessing.imageSize >= 1 else {
+            throw bad("model.preprocessing.image_size must be >= 1, got \(model.preprocessing.imageSize)")
+        }
+        guard model.tokenizer.contextLength >= 2 else {
+            throw bad("model.tokenizer.context_length must be >= 2, got \(model.tokenizer.contextLength)")
+        }
+        for (name, task) in model.tasks where task.labels.count != task.prompts.count || task.labels.isEmpty {
+            throw bad("tasks.\(name) needs as many prompts as labels (>0)")
+        }
+        for (i, a) in artifacts.enumerated() {
+            let w = "artifacts[\(i)]"
+            guard Manifest.platforms.contains(a.platform) else {
+                throw bad("\(w).platform '\(a.platform)' not in \(Manifest.platforms)")
+            }
+            guard Manifest.towers.contains(a.tower) else {
+                throw bad("\(w).tower '\(a.tower)' not in \(Manifest.towers)")
+            }
+            let normalized = "/" + a.file.replacingOccurrences(of: "\\", with: "/") + "/"
+            if a.file.isEmpty || a.file.hasPrefix("/") || a.file.hasPrefix("\\") || normalized.contains("/../") {
+                throw bad("\(w).file must be a path inside the export folder, got '\(a.file)'")
+            }
+            for (key, specs) in [("inputs", a.inputs), ("outputs", a.outputs)] {
+                for (j, spec) in specs.enumerated() where !spec.shape.allSatisfy({ $0 > 0 }) {
+                    throw bad("\(w).\(key)[\(j)].shape must be positive ints, got \(spec.shape)")
+                }
+            }
+        }
+    }
+
+    /// A decoding error as "where: what" (the coding path in the manifest's own key names).
+    static func describe(_ error: Error) -> String {
+        guard let e = error as? DecodingError else { return "\(error)" }
+        switch e {
+        case .keyNotFound(let key, let ctx):
+            return "\(path(ctx.codingPath)) lacks '\(key.stringValue)'"
+        case .typeMismatch(let type, let ctx):
+            if ctx.codingPath.isEmpty {
+                return "not a JSON object"
+            }
+            return "\(path(ctx.codingPath)) must be \(type) (\(ctx.debugDescription))"
+        case .valueNotFound(let type, let ctx):
+            return "\(path(ctx.codingPath)) must be \(type), got null"
+        case .dataCorrupted(let ctx):
+            if ctx.codingPath.isEmpty {
+                return "is not valid JSON (\(ctx.debugDescription))"
+            }
+            return "\(path(ctx.codingPath)): \(ctx.debugDescription)"
+        @unknown default:
+            return "\(e)"
+        }
+    }
+
+    static func path(_ keys: [CodingKey]) -> String {
+        var s = "manifest"
+        for key in keys {
+            if let i = key.intValue {
+                s += "[\(i)]"
+            } else {
+                s += "." + key.stringValue
+            }
+        }
+        return s
+    }
+
+    // MARK: queries
+
+    /// The artifact of one platform, tower and precision, or nil.
+    public func find(platform: String, tower: String, precision: String) -> Artifact? {
+        artifacts.first { $0.platform == platform && $0.tower == tower && $0.precision == precision }
+    }
+
+    /// The precisions of `platform` that have both towers, in manifest order.
+    public func precisions(platform: String) -> [String] {
+        var out: [String] = []
+        for a in artifacts where a.platform == platform && !out.contains(a.precision) {
+            if find(platform: platform, tower: "image", precision: a.precision) != nil
+                && find(platform: platform, tower: "text", precision: a.precision) != nil {
+                out.append(a.precision)
+            }
+        }
+        return out
+    }
+
+    /// The precision the app uses by default on `platform`: for Core ML the first palettized one
+    /// ("pal6" is the SDK's default), for TFLite the variant marked "Android default", then
+    /// "int8"; else the first precision with both towers.
+    public func defaultPrecision(platform: String) throws -> String {
+        let ps = precisions(platform: platform)
+        guard let first = ps.first else {
+            throw SDKError(.modelFile, "the manifest lists no \(platform) artifacts with both an image and a text "
+                + "tower; export them with `mobile-sdk export`")
+        }
+        if platform == "coreml", let pal = ps.first(where: { $0.hasPrefix("pal") }) {
+            return pal
+        }
+        if platform == "tflite" {
+            for p in ps where find(platform: platform, tower: "image", precision: p)?.variant.contains("Android default") == true {
+                return p
+            }
+            if ps.contains("int8_cpu") {
+                return "int8_cpu"
+            }
+        }
+        if ps.contains("int8") {
+            return "int8"
+        }
+        return first
+    }
+
+    /// Task names, sorted (JSON objects have no order Codable keeps).
+    public var taskNames: [String] { model.tasks.keys.sorted() }
+
+    /// The zero-shot task the demo shows first (zeroshot_color when present).
+    public func defaultTask() throws -> String {
+        guard let first = taskNames.first else {
+            throw SDKError(.manifest, "the manifest has no zero-shot tasks")
+        }
+        return model.tasks["zeroshot_color"] != nil ? "zeroshot_color" : first
+    }
+
+    /// The file of `artifact` inside `folder`; a clear `.modelFile` error when it is missing.
+    /// With `checkSha256` the file's sha256 must match the manifest.
+    public static func resolve(folder: URL, artifact a: Artifact, checkSha256: Bool) throws -> URL {
+        let url = folder.appendingPathComponent(a.file)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw SDKError(.modelFile, "model file \(a.file) (\(a.platform) \(a.tower) \(a.precision)) is missing from "
+                + "\(folder.path); re-run `mobile-sdk export` and copy the export folder (ios_demo/sync_assets.sh)")
+        }
+        if checkSha256 {
+            let got = try SHA256.hex(ofFileAt: url)
+            guard got == a.sha256 else {
+                throw SDKError(.modelFile, "model file \(url.path) does not match its sha256 in the manifest "
+                    + "(\(got) != \(a.sha256)); re-export or restore it")
+            }
+        }
+        return url
+    }
+
+    /// Checks every artifact file exists under `folder` (and with `checkSha256`, its hash).
+    public func checkFiles(folder: URL, checkSha256: Bool) throws {
+        for a in artifacts {
+            _ = try Manifest.resolve(folder: folder, artifact: a, checkSha256: checkSha256)
+        }
+    }
+}
