@@ -35,6 +35,9 @@ DEFAULT_PRECISION = "int8"  # static int8 passes parity on both towers (tests/co
 class ExecuTorchConfig:
     precision: str = "int8"  # fp32 | int8 (static, PT2E, per-channel weights) | int8_dynamic
     rewrite: bool = True  # apply converters.rewrites.for_xnnpack (LayerNorm, L2 norm, cls expand)
+    # Also write debug/{tower}_{precision}.pte: the same program with each layer's output tapped as
+    # an extra output, made from the same (quantized) module, for the parity checker's localization.
+    debug_twin: bool = True
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -127,6 +130,7 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
         edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
         report = delegation_report(edge.exported_program().graph_module)  # before to_executorch()
         program = edge.to_executorch()
+        twin = _tapped_program(module, example, _layer_paths(model, tower)) if config.debug_twin else None
     except (DataError, ConversionError):
         raise
     except Exception as e:  # export / lowering failures name the step
@@ -137,6 +141,11 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
     artifact = Artifact(PLATFORM, tower, config.precision, path, [_input_spec(tower, example)],
                         [TensorSpec("embedding", tuple(reference.shape), "float32", "NC")], {"delegation": report})
     artifact.extra["bytes"] = len(program.buffer)
+    if twin is not None:
+        twin_path = out_dir / "debug" / path.name
+        artifact.extra["debug_twin"] = {"file": f"debug/{path.name}", "outputs": twin[1]}
+        with atomic_output(twin_path) as tmp:
+            tmp.write_bytes(twin[0])
     with atomic_output(path) as tmp:  # each file appears whole or not at all
         tmp.write_bytes(program.buffer)
     with atomic_output(path.with_suffix(".json")) as tmp:
@@ -144,34 +153,24 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
     return artifact
 
 
-def intermediates(model, tower: str, precision: str, inputs: torch.Tensor, calibration: list[torch.Tensor] | None,
-                  artifact_path: str | Path | None = None) -> dict[str, np.ndarray]:
-    """Each layer's output (`mobile_sdk.parity.localize.layer_paths` + `embedding`) as the
-    ExecuTorch runtime computes it, for the parity checker's divergence localization.
+def _layer_paths(model, tower: str) -> list[str]:
+    from mobile_sdk.parity.localize import layer_paths
 
-    The tower is lowered again with the artifact's recipe (same rewrites, same quantization and
-    calibration) and with the devtools intermediate-output tap on the last float op of each layer,
-    which makes those values extra program outputs without breaking the XNNPACK delegate. If
-    `artifact_path` is given, the tapped program's embedding is checked against the artifact's
-    on the same inputs (`replica_max_abs_diff` in the result) so the replica is known to be faithful.
-    """
+    return layer_paths(tower_module(model, tower))
+
+
+def _tapped_program(module: torch.nn.Module, example: torch.Tensor, paths: list[str]) -> tuple[bytes, dict[str, int]]:
+    """Lower `module` (float or quantized) with the devtools intermediate-output tap on the last
+    float op of each layer in `paths` (taps on quantized q/dq values break the lowering); those
+    values become extra program outputs without splitting the XNNPACK delegate.
+    -> (program bytes, {layer: output index}); output 0 is the embedding."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.devtools.intermediate_output_tap import FULL_TENSOR, strip_taps_, tap_intermediate_outputs_
     from executorch.exir import to_edge_transform_and_lower
-    from executorch.runtime import Runtime
 
-    from mobile_sdk.parity.localize import layer_paths
-
-    from .rewrites import for_xnnpack
-
-    module = for_xnnpack(tower_module(model, tower))
-    paths = layer_paths(tower_module(model, tower))
-    example = inputs[:1].contiguous()
-    if precision != "fp32":
-        module = _quantize(module, example, calibration, dynamic=precision == "int8_dynamic")
     ep = torch.export.export(module, (example,))
     last: dict[str, str] = {}
-    for node in ep.graph.nodes:  # the last float op inside each layer's module (not a q/dq node)
+    for node in ep.graph.nodes:
         target = str(node.target)
         if node.op != "call_function" or "quantize" in target or "getitem" in target:
             continue
@@ -183,17 +182,51 @@ def intermediates(model, tower: str, precision: str, inputs: torch.Tensor, calib
     ep, specs = tap_intermediate_outputs_(ep, rules=[(lambda n: n.name in wanted, FULL_TENSOR)])
     edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
     strip_taps_(edge)
-    buffer = edge.to_executorch().buffer
-    method = Runtime.get().load_program(buffer).load_method("forward")
     by_node = {s.node_name: s.output_index for s in specs}
-    out: dict[str, list[np.ndarray]] = {p: [] for p in last}
-    out["embedding"] = []
+    return edge.to_executorch().buffer, {p: by_node[n] for p, n in last.items()}
+
+
+def _run_tapped(buffer: bytes, outputs: dict[str, int], inputs: torch.Tensor) -> dict[str, np.ndarray]:
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(buffer).load_method("forward")
+    got: dict[str, list[np.ndarray]] = {p: [] for p in outputs}
+    got["embedding"] = []
     for i in range(len(inputs)):
         res = method.execute([inputs[i:i + 1].contiguous()])
-        out["embedding"].append(res[0].numpy().copy())
-        for p, node in last.items():
-            out[p].append(res[by_node[node]].numpy().copy())
-    result = {p: np.concatenate(v) for p, v in out.items()}
+        got["embedding"].append(res[0].numpy().copy())
+        for p, idx in outputs.items():
+            got[p].append(res[idx].numpy().copy())
+    return {p: np.concatenate(v) for p, v in got.items()}
+
+
+def intermediates(model, tower: str, precision: str, inputs: torch.Tensor, calibration: list[torch.Tensor] | None,
+                  artifact_path: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Each layer's output (`mobile_sdk.parity.localize.layer_paths` + `embedding`) as the
+    ExecuTorch runtime computes it, for the parity checker's divergence localization.
+
+    From the artifact's debug twin (`debug/{name}.pte`, written by `convert` from the same module
+    as the artifact) when there is one; otherwise the tower is lowered again from `model` with the
+    artifact's recipe (same rewrites, quantization and calibration). Either way the tapped program's
+    embedding is compared with the artifact's on the same inputs (`replica_max_abs_diff`), so a
+    twin or rebuild that does not reproduce the artifact is reported, not trusted.
+    """
+    from .rewrites import for_xnnpack
+
+    twin = None
+    if artifact_path is not None:
+        meta_path = Path(artifact_path).with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        info = meta.get("extra", {}).get("debug_twin")
+        if info and (Path(artifact_path).parent / info["file"]).is_file():
+            twin = ((Path(artifact_path).parent / info["file"]).read_bytes(), info["outputs"])
+    if twin is None:
+        module = for_xnnpack(tower_module(model, tower))
+        example = inputs[:1].contiguous()
+        if precision != "fp32":
+            module = _quantize(module, example, calibration, dynamic=precision == "int8_dynamic")
+        twin = _tapped_program(module, example, _layer_paths(model, tower))
+    result = _run_tapped(twin[0], twin[1], inputs)
     if artifact_path is not None:
         runner = PteRunner(artifact_path)
         art = np.concatenate([runner(inputs[i:i + 1].numpy()) for i in range(len(inputs))])

@@ -68,7 +68,7 @@ val copyExportedModels by tasks.registering(Sync::class) {
         "from -PexportDir (default ../artifacts/demo) into the app's assets (models/)."
     from(exportDir) {
         include("manifest.json", "vocab.txt", "golden.json", "golden/*.png")
-        include("tflite/**/*.tflite", "executorch/**/*.pte")
+        include("tflite/*.tflite", "executorch/*.pte")  // not executorch/debug/ (parity-only twins)
     }
     into(layout.buildDirectory.dir("generated/exportedModels/models"))
     doFirst {

@@ -260,9 +260,9 @@ def _localize(model, res: ArtifactResult, folder: Path, data, record: dict, cfg:
             # The per-layer values come from a fresh conversion of the reference; if that does not
             # reproduce the artifact, the artifact was not made from this checkpoint (or was altered).
             out["status"] = "replica_mismatch"
-            out["reason"] = (f"a fresh conversion of the reference differs from the artifact by up to {float(replica):.3g}: "
-                             f"the artifact was not made from {'this checkpoint'} with this recipe, or was altered "
-                             f"after export; the per-layer curve below describes the fresh conversion")
+            out["reason"] = (f"the program the layer values were read from differs from the artifact by up to "
+                             f"{float(replica):.3g}: the artifact was altered after export, or (when rebuilt from "
+                             f"the checkpoint) not made from it with this recipe; the curve describes that program")
     return out
 
 

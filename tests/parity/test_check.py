@@ -61,7 +61,8 @@ def test_artifacts_of_another_model_fail_and_are_named(exported):
     assert not report["passed"]
     for a in report["artifacts"]:
         assert a["status"] == "fail" and any("cosine mean" in r for r in a["reasons"]), a["reasons"]
-        assert a["localization"]["status"] == "replica_mismatch"
+        loc = a["localization"]  # read from the artifact's own debug twin: it diverges from the first layer on
+        assert loc["status"] == "ok" and loc["first_divergent_layer"] == loc["layers"][0]["layer"], loc
 
 
 @pytest.mark.slow
@@ -84,3 +85,29 @@ def test_missing_or_empty_folder(tmp_path):
         check_folder(tmp_path)
     r = CliRunner().invoke(main, ["parity", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "mobile-sdk export" in r.output
+
+
+@pytest.mark.slow
+def test_a_perturbed_layer_is_named_executorch(exported, tmp_path):
+    """An artifact made from a model whose image block 2 was perturbed: the checker fails it and
+    names blocks.2 (read from the artifact's debug twin, which the export made from the same module)."""
+    _, _, _ = exported
+    cal = exported[0].parent / "cal"
+    torch.manual_seed(0)
+    ref = create_model("student")
+    ckpt = save_checkpoint(ref, tmp_path / "ref.safetensors", name="student")
+    bad = create_model("student")
+    bad.load_state_dict(ref.state_dict())
+    with torch.no_grad():
+        w = bad.visual.blocks[2].mlp.fc.weight
+        w.add_(torch.randn_like(w) * 3 * w.std())
+    out = tmp_path / "art"
+    export(bad, out, ["executorch"], {"executorch": ["fp32"]}, towers=("image",), calibration_dir=cal, checkpoint=ckpt)
+    report = check_folder(out, cfg=ParityConfig(n_calibration=8, n_test=4, localize="on_failure", localize_samples=2))
+    (a,) = report["artifacts"]
+    assert a["status"] == "fail"
+    loc = a["localization"]
+    assert loc["status"] == "ok" and loc["replica_max_abs_diff"] == 0.0, loc
+    assert loc["first_divergent_layer"] == "blocks.2", loc["layers"]
+    sqnr = {c["layer"]: c["sqnr_db"] for c in loc["layers"]}
+    assert sqnr["blocks.1"] > 60 > sqnr["blocks.2"]
