@@ -342,6 +342,124 @@ def convert(model, tower: str, example: torch.Tensor, config: CoreMLConfig, out_
 
 
 # ---------------------------------------------------------------------------------------------
+# Intermediates (divergence localization)
+# ---------------------------------------------------------------------------------------------
+
+# FX ops that only re-view a tensor (same elements, same order). coremltools may drop them, so a
+# layer whose last node is one of these is also looked up under the node before it.
+_VIEW_OPS = frozenset({"view", "reshape", "_unsafe_view", "clone", "contiguous", "alias", "flatten",
+                       "squeeze", "unsqueeze"})
+# coremltools keeps an FX node's name for the MIL value computing it; in fp16 programs with a suffix.
+_MIL_SUFFIXES = ("", "_cast_fp16", "_cast_fp32")
+
+
+def _aten_name(node) -> str:
+    parts = str(node.target).split(".")  # "aten.view.default" -> "view"
+    return parts[1] if len(parts) > 1 and parts[0] == "aten" else parts[0]
+
+
+def layer_nodes(module: torch.nn.Module, example: torch.Tensor) -> dict[str, list[tuple[str, tuple[int, ...]]]]:
+    """For each layer of `mobile_sdk.parity.localize.layer_paths(module)`: the FX nodes of the graph
+    the converter exports (`torch.export.export(module, (example,)).run_decompositions({})`) that
+    hold the layer's output, as (node name, shape): the last node inside the layer's module (per
+    `nn_module_stack`), followed by the nodes before it while those are mere re-views."""
+    from mobile_sdk.parity.localize import layer_paths
+
+    paths = layer_paths(module)
+    ep = torch.export.export(module, (example,)).run_decompositions({})
+    inside: dict[str, list] = {p: [] for p in paths}
+    for node in ep.graph.nodes:
+        if node.op != "call_function":
+            continue
+        stack = {v[0] for v in (node.meta.get("nn_module_stack") or {}).values()}
+        for p in paths:
+            if p in stack:
+                inside[p].append(node)
+    out = {}
+    for p, nodes in inside.items():
+        cands = []
+        for node in reversed(nodes):
+            val = node.meta.get("val")
+            if not hasattr(val, "shape"):
+                break
+            cands.append((node.name, tuple(int(s) for s in val.shape)))
+            if _aten_name(node) not in _VIEW_OPS:
+                break
+        if cands:
+            out[p] = cands
+    return out
+
+
+def _resolve_values(cands: dict[str, list[tuple[str, tuple[int, ...]]]], values: dict[str, np.ndarray]) \
+        -> dict[str, tuple[str, tuple[int, ...]]]:
+    """layer -> (MIL value name, layer output shape): the first candidate FX node whose name (with
+    or without coremltools' cast suffix) is a value of the program with the node's shape."""
+    chosen = {}
+    for layer, nodes in cands.items():
+        shape = nodes[0][1]
+        for node, node_shape in nodes:
+            hit = next((node + s for s in _MIL_SUFFIXES
+                        if node + s in values and tuple(np.shape(values[node + s])) == node_shape), None)
+            if hit is not None:
+                chosen[layer] = (hit, shape)
+                break
+        else:
+            log.info("Core ML intermediates: no MIL value for layer %s (FX nodes %s)", layer, [n for n, _ in nodes])
+    return chosen
+
+
+def intermediates(model, tower: str, precision: str, inputs: torch.Tensor,
+                  calibration: list[torch.Tensor] | None = None, artifact_path: str | Path | None = None,
+                  fp16: bool | None = None) -> dict[str, np.ndarray]:
+    """Each layer's output (`mobile_sdk.parity.localize.layer_paths` + `embedding`) as the saved
+    package computes it, for the parity checker's divergence localization.
+
+    The artifact itself is read, not rebuilt: the package at `artifact_path` is run by the MIL
+    interpreter (`converters/mil.py`, with the runner's default precision policy `fp16=None`: the
+    program's own dtypes, so an fp16 / palettized program is rounded to fp16 after every op) with
+    every value kept. coremltools names each MIL value after the torch.export FX node it comes from
+    (fp16 programs add `_cast_fp16`), so a layer's output is the value named after the last FX node
+    of the layer's module in the graph the converter exports (`layer_nodes`), accepted only if its
+    shape is that node's. A layer whose value coremltools fused away or renamed is left out (logged);
+    on the shipped towers every layer maps (tests/converters/test_coreml.py checks the fp32 values
+    against the eager hooks). `embedding` is the program's output, what `CoreMLRunner` returns with
+    the interpreter. `precision` and `calibration` are not needed (the package holds its weights).
+    On macOS the values still come from the interpreter: MLModel.predict exposes only the outputs.
+    `fp16` overrides the interpreter's precision policy (True: fp16 everywhere, False: fp32).
+    """
+    from .mil import MilProgram
+
+    if precision not in PRECISIONS:
+        raise ConversionError(f"unknown Core ML precision {precision!r}; choose one of {PRECISIONS}")
+    if artifact_path is None:
+        raise ConversionError("Core ML intermediates read the artifact itself: pass its artifact_path")
+    inputs = torch.as_tensor(inputs)
+    if inputs.dim() < 2 or len(inputs) == 0:
+        raise DataError(f"inputs: expected a batch (n, ...) of raw tower inputs, got shape {tuple(inputs.shape)}")
+    module = _tower_module(model, tower)
+    example = _check_example(tower, inputs[:1], "inputs")
+    try:
+        cands = layer_nodes(module, example)
+    except Exception as e:
+        raise ConversionError(f"Core ML intermediates: torch.export of the {tower} tower failed: "
+                              f"{type(e).__name__}: {e}") from e
+    prog = MilProgram(artifact_path, fp16=fp16)
+    output = prog.outputs[0]
+    chosen: dict[str, tuple[str, tuple[int, ...]]] | None = None
+    got: dict[str, list[np.ndarray]] = {}
+    for i in range(len(inputs)):
+        values = prog.run(np.ascontiguousarray(inputs[i:i + 1].numpy()), keep_all=True)
+        if chosen is None:
+            chosen = _resolve_values(cands, values)
+            got = {layer: [] for layer in chosen}
+            got["embedding"] = []
+        for layer, (name, shape) in chosen.items():
+            got[layer].append(np.asarray(values[name], np.float32).reshape(shape))
+        got["embedding"].append(np.asarray(values[output], np.float32))
+    return {k: np.concatenate(v) for k, v in got.items()}
+
+
+# ---------------------------------------------------------------------------------------------
 # Runner
 # ---------------------------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -587,13 +588,154 @@ def _per_op_summary(log_path: Path) -> dict:
     return {"checked": sum(counts.values()), **dict(counts), "worst_unmatched": worst}
 
 
+# --------------------------------------------------------------------------- intermediates
+_ALIAS_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})  # same values, another dtype (int8_cpu float islands)
+_VIEW_OPS = _ALIAS_OPS | {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}  # same values in the same order
+_SLICE_OPS = _VIEW_OPS | {"STRIDED_SLICE", "SLICE"}
+
+
+def layer_tensors(ops: list[dict], paths: list[str]) -> dict[str, int]:
+    """Map the layers of `mobile_sdk.parity.localize.layer_paths` to tensor indices of a .tflite
+    made by this converter, from the graph's structure (onnx2tf names tensors after Keras layers,
+    not after the ONNX / FX nodes, so names cannot be mapped). `ops`: LiteRT's op details (index,
+    op_name, inputs, outputs) in execution order, delegate nodes left out.
+
+    onnx2tf writes each LayerNorm as MEAN(x), SQUARED_DIFFERENCE(x, mean), ...: the x of every such
+    pair is a LayerNorm input, in graph order (QUANTIZE / DEQUANTIZE looked through, so float islands
+    in int8 graphs change nothing). The towers are pre-norm: [ln_pre], then ln1 and ln2 of each
+    block, then the final norm (ln_post / ln_final) on the class-token slice. Hence `ln_pre`'s output
+    and each `blocks.i`'s output (i < last) are the inputs of the next block's ln1, the last block's
+    output is the tensor the final norm's slice reads, and the final norm's output is the input of
+    the last FULLY_CONNECTED (the projection). Each block is checked to be two residual ADDs chained
+    through those LayerNorm inputs; a graph that does not fit raises ConversionError rather than
+    being guessed at."""
+    ops = [dict(op, inputs=[int(t) for t in op["inputs"]], outputs=[int(t) for t in op["outputs"]]) for op in ops]
+    producer = {t: op for op in ops for t in op["outputs"]}
+
+    def back(t: int, through: frozenset | set) -> int:
+        while (op := producer.get(t)) is not None and op["op_name"] in through and op["inputs"][0] >= 0:
+            t = op["inputs"][0]
+        return t
+
+    norm_in = []
+    for op in ops:
+        if op["op_name"] != "SQUARED_DIFFERENCE":
+            continue
+        a, b = op["inputs"][:2]
+        for x, m in ((a, b), (b, a)):
+            mean = producer.get(back(m, _ALIAS_OPS))
+            if mean is not None and mean["op_name"] == "MEAN" and \
+                    back(mean["inputs"][0], _ALIAS_OPS) == back(x, _ALIAS_OPS):
+                norm_in.append(back(x, _ALIAS_OPS))
+                break
+    pre = 1 if "ln_pre" in paths else 0
+    depth = sum(p.startswith("blocks.") for p in paths)
+    final = [p for p in paths if p in ("ln_post", "ln_final")]
+    if len(norm_in) != pre + 2 * depth + len(final) or len(final) != 1:
+        raise ConversionError(f"cannot map the layers of this .tflite: found {len(norm_in)} LayerNorms, expected "
+                              f"{pre + 2 * depth + len(final)} ({'ln_pre, ' if pre else ''}2 per block x {depth} "
+                              f"blocks, {final[0] if final else 'a final norm'})")
+    last_block = back(norm_in[-1], _SLICE_OPS)  # the final norm reads a class-token slice of it
+    fcs = [op for op in ops if op["op_name"] == "FULLY_CONNECTED"]
+    if not fcs:
+        raise ConversionError("cannot map the layers of this .tflite: no FULLY_CONNECTED projection")
+    stream = norm_in[pre:pre + 2 * depth] + [last_block]  # block i reads stream[2i], its ln2 stream[2i+1]
+    for i in range(depth):
+        for k in (2 * i + 1, 2 * i + 2):  # each half of the block: x + f(norm(x))
+            add = producer.get(back(stream[k], _ALIAS_OPS))
+            if add is None or add["op_name"] != "ADD" or \
+                    stream[k - 1] not in {back(t, _ALIAS_OPS) for t in add["inputs"][:2]}:
+                raise ConversionError(f"cannot map the layers of this .tflite: blocks.{i} is not two residual ADDs "
+                                      f"around its LayerNorms (tensor {stream[k]})")
+    out = {}
+    if pre:
+        out["ln_pre"] = stream[0]
+    for i in range(depth):
+        out[f"blocks.{i}"] = stream[2 * i + 2]
+    out[final[0]] = back(fcs[-1]["inputs"][0], _VIEW_OPS)
+    return out
+
+
+def _read(interpreter, detail: dict, width: int) -> np.ndarray | None:
+    """A tensor's float value as (1, tokens, width), the eager layers' layout (int8 dequantized with
+    the tensor's own scale and zero point; a (1, width, tokens) layout transposed), or None if its
+    size does not fit."""
+    x = interpreter.get_tensor(detail["index"])
+    scale, zp = detail["quantization"]
+    if x.dtype.kind in "iu" and scale:
+        x = (x.astype(np.float32) - zp) * np.float32(scale)
+    x = np.asarray(x, np.float32)
+    if x.ndim == 3 and x.shape[2] != width and x.shape[1] == width:
+        x = x.transpose(0, 2, 1)
+    if x.size % width:
+        return None
+    return x.reshape(1, -1, width).copy()
+
+
+def intermediates(model, tower: str, precision: str, inputs: torch.Tensor,
+                  calibration: list[torch.Tensor] | None = None,
+                  artifact_path: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Each layer's output (`mobile_sdk.parity.localize.layer_paths` + `embedding`) as LiteRT computes
+    it from the artifact, for the parity checker's divergence localization.
+
+    The artifact itself is read, not rebuilt: LiteRT runs it with `experimental_preserve_all_tensors`
+    (the default XNNPACK delegate then takes each op on its own, so every intermediate tensor is
+    written; on the shipped towers the output is bit-identical to the runner's, fp32 within 3e-8),
+    and the tensors `layer_tensors` finds by graph structure are read, int8 ones dequantized with
+    their own scale and zero point. `embedding` is what `TFLiteRunner` returns for the same inputs.
+    Each layer comes back as (n, tokens, width) (ln_post / ln_final: one token), as the eager hooks
+    give it. `precision` and `calibration` are not needed (the file holds its quantization). Every
+    layer of the shipped towers maps; a layer whose tensor size is not a multiple of the tower's
+    width is left out (logged).
+    """
+    from mobile_sdk.parity.localize import layer_paths
+
+    from .executorch import tower_module
+
+    if precision not in PRECISIONS:
+        raise ConversionError(f"unknown TFLite precision {precision!r}; choose one of {PRECISIONS}")
+    if artifact_path is None:
+        raise ConversionError("TFLite intermediates read the artifact itself: pass its artifact_path")
+    inputs = torch.as_tensor(inputs)
+    module = tower_module(model, tower)
+    paths = layer_paths(module)
+    if inputs.dim() < 2 or len(inputs) == 0:
+        raise DataError(f"inputs: expected a batch (n, ...) of raw tower inputs, got shape {tuple(inputs.shape)}")
+    final = dict(module.named_modules())[paths[-1]]  # the final LayerNorm: its width is the stream's
+    width = int(final.normalized_shape[-1]) if hasattr(final, "normalized_shape") else int(module.cfg.width)
+    runner = TFLiteRunner(artifact_path)
+    tapped = TFLiteRunner(artifact_path, preserve_all_tensors=True)
+    it = tapped.interpreter
+    ops = [op for op in it._get_ops_details() if op["op_name"] != "DELEGATE"]
+    mapped = layer_tensors(ops, paths)
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    got: dict[str, list[np.ndarray]] = {p: [] for p in mapped}
+    emb, gap = [], 0.0
+    for i in range(len(inputs)):
+        x = inputs[i:i + 1].numpy()
+        emb.append(runner(x))
+        gap = max(gap, float(np.max(np.abs(tapped(x) - emb[-1]))))
+        for p, t in mapped.items():
+            got[p].append(_read(it, details[t], width))
+    if gap:  # op-by-op delegation rounded differently somewhere (not seen on the shipped towers)
+        log.info("TFLite intermediates: the tensor-preserving run's output differs from the runner's by up to %.3g",
+                 gap)
+    out = {p: np.concatenate(v) for p, v in got.items() if all(a is not None for a in v)}
+    left = sorted(set(mapped) - set(out))
+    if left:
+        log.info("TFLite intermediates: left out %s (tensor sizes do not fit the tower width)", left)
+    out["embedding"] = np.concatenate(emb)
+    return out
+
+
 # --------------------------------------------------------------------------- runner
 class TFLiteRunner:
     """Runs a `.tflite` on LiteRT with the eager tower's raw inputs: float32 NCHW pixels in
     [0, 255] (transposed to the artifact's NHWC here) or integer token ids; int8 inputs are
-    quantized and int8 outputs dequantized with the tensors' own scale and zero point."""
+    quantized and int8 outputs dequantized with the tensors' own scale and zero point.
+    `preserve_all_tensors` keeps every intermediate tensor readable after a call (`intermediates`)."""
 
-    def __init__(self, path: str | Path, num_threads: int = 2):
+    def __init__(self, path: str | Path, num_threads: int = 2, preserve_all_tensors: bool = False):
         _tf_env()
         from ai_edge_litert.interpreter import Interpreter
 
@@ -601,7 +743,10 @@ class TFLiteRunner:
         if not path.is_file():
             raise ConversionError(f"TFLite model not found: {path}")
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            with warnings.catch_warnings():  # LiteRT warns that preserving tensors is for debugging
+                warnings.simplefilter("ignore", UserWarning)
+                self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads,
+                                               experimental_preserve_all_tensors=preserve_all_tensors)
             self.interpreter.allocate_tensors()
             (self._in,), (self._out,) = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         except Exception as e:
@@ -645,3 +790,6 @@ class TFLiteRunner:
 
 def load(path: str | Path, num_threads: int = 2) -> TFLiteRunner:
     return TFLiteRunner(path, num_threads)
+
+
+CONFIG = TFLiteConfig  # the config class mobile_sdk.export builds per precision

@@ -297,3 +297,93 @@ def test_nan_program_is_refused_and_earlier_artifact_survives(tmp_path):
         convert(SimpleNamespace(text=TinyText(masked=True)), "text", IDS, CoreMLConfig("fp16"), tmp_path)
     assert digest() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["text_fp16.json", "text_fp16.mlpackage"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-layer intermediates (the parity checker's divergence localization)
+# ---------------------------------------------------------------------------------------------
+
+N_LAYERS = 8  # inputs per localization test
+
+
+def _tower(model, tower):
+    return model.visual if tower == "image" else model.text
+
+
+@pytest.fixture(scope="module")
+def layer_refs(model, data):
+    """Eager per-layer outputs of the first N_LAYERS test inputs, per tower, computed once."""
+    from mobile_sdk.parity.localize import reference_intermediates
+
+    cache = {}
+
+    def get(tower):
+        if tower not in cache:
+            cache[tower] = reference_intermediates(_tower(model, tower), data[tower][1][:N_LAYERS])
+        return cache[tower]
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tower", ["image", "text"])
+def test_intermediates_of_fp32_package_match_eager_hooks(model, data, fp32, layer_refs, tower):
+    """Every layer is found in the saved package and equals the eager module's output."""
+    from mobile_sdk.parity.localize import layer_paths
+    from mobile_sdk.parity.metrics import sqnr_db
+
+    x = data[tower][1][:N_LAYERS]
+    got = coreml.intermediates(model, tower, "fp32", x, data[tower][0], fp32[tower].path)
+    ref = layer_refs(tower)
+    assert set(got) == set(layer_paths(_tower(model, tower))) | {"embedding"} == set(ref)
+    for layer, r in ref.items():
+        assert got[layer].shape == r.shape and got[layer].dtype == np.float32, layer
+        assert sqnr_db(r, got[layer]) > 60.0, (layer, sqnr_db(r, got[layer]))  # measured 111-133 dB
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tower", ["image", "text"])
+def test_intermediates_of_default_package(model, data, default, layer_refs, tower):
+    """On the palettized default: a finite curve over every layer, and `embedding` is exactly what
+    the runner returns."""
+    from mobile_sdk.parity.localize import compare_layers
+
+    x = data[tower][1][:N_LAYERS]
+    art = default[tower]
+    got = coreml.intermediates(model, tower, art.precision, x, data[tower][0], art.path)
+    runner = CoreMLRunner(art.path)
+    np.testing.assert_array_equal(got["embedding"], np.concatenate([runner(x[i:i + 1].numpy()) for i in range(len(x))]))
+    curve = compare_layers(layer_refs(tower), got, 15.0)
+    assert len(curve["layers"]) == len(got) and all(np.isfinite(c["sqnr_db"]) for c in curve["layers"]), curve
+    assert curve["first_divergent_layer"] is None, curve  # pal6: every layer measured >= 30 dB
+
+
+@pytest.mark.slow
+def test_perturbed_block_is_localized(model, data, layer_refs, tmp_path):
+    """A package converted from a model whose blocks.2 weights got noise is localized to blocks.2
+    against the unperturbed reference (the layers before it stay exact)."""
+    import copy
+
+    from mobile_sdk.parity.localize import compare_layers
+
+    k = 2
+    bad = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in bad.visual.blocks[k].parameters():
+            if p.dim() == 2:
+                p.add_(torch.randn(p.shape, generator=g) * p.std())
+    cal, x = data["image"]
+    art = convert(bad, "image", cal[0], CoreMLConfig("fp32", verify=False), tmp_path)
+    x = x[:N_LAYERS]
+    got = coreml.intermediates(model, "image", "fp32", x, cal, art.path)
+    result = compare_layers(layer_refs("image"), got, 30.0)
+    assert result["first_divergent_layer"] == f"blocks.{k}", result
+    by_layer = {c["layer"]: c["sqnr_db"] for c in result["layers"]}
+    assert by_layer["blocks.1"] > 60.0 and by_layer[f"blocks.{k}"] < 25.0, by_layer  # measured 117 / 21 dB
+
+
+def test_intermediates_need_the_artifact_and_a_known_precision():
+    with pytest.raises(ConversionError, match="artifact_path"):
+        coreml.intermediates(SimpleNamespace(), "text", "fp16", torch.zeros(1, 20, dtype=torch.int32), None, None)
+    with pytest.raises(ConversionError, match="unknown Core ML precision"):
+        coreml.intermediates(SimpleNamespace(), "text", "int8", torch.zeros(1, 20, dtype=torch.int32), None, "x")
