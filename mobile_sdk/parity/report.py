@@ -91,17 +91,22 @@ def _sqnr_plot(report: dict) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    for a, loc in curves:
-        layers = [c["layer"] for c in loc["layers"]]
-        vals = [min(c["sqnr_db"], 150.0) if c["sqnr_db"] is not None else float("nan") for c in loc["layers"]]
-        ax.plot(range(len(vals)), vals, marker="o", label=f"{a['platform']} {a['tower']} {a['precision']}")
-        ax.axhline(loc["threshold_db"], color="grey", lw=0.8, ls="--")
-    ax.set_xticks(range(len(layers)))
-    ax.set_xticklabels(layers, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("SQNR vs eager (dB, capped at 150)")
-    ax.set_title("Per-layer SQNR of the artifact against the eager reference")
-    ax.legend(fontsize=8)
+    towers = [t for t in ("image", "text") if any(a["tower"] == t for a, _ in curves)]
+    fig, axes = plt.subplots(1, len(towers), figsize=(6 * len(towers), 4.2), dpi=100, squeeze=False)
+    for ax, tower in zip(axes[0], towers):  # one panel per tower: each has its own layer list
+        layers: list[str] = []
+        for a, loc in curves:
+            if a["tower"] != tower:
+                continue
+            layers = [c["layer"] for c in loc["layers"]]
+            vals = [min(c["sqnr_db"], 150.0) if c["sqnr_db"] is not None else float("nan") for c in loc["layers"]]
+            ax.plot(range(len(vals)), vals, marker="o", label=f"{a['platform']} {a['precision']}")
+            ax.axhline(loc["threshold_db"], color="grey", lw=0.8, ls="--")
+        ax.set_xticks(range(len(layers)))
+        ax.set_xticklabels(layers, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel("SQNR vs eager (dB, capped at 150)")
+        ax.set_title(f"{tower} tower: per-layer SQNR against the eager model", fontsize=10)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
