@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +50,17 @@ def run_pipeline(checkpoint: Path, out: Path, targets=("all",), precisions=None,
         return res
 
     inputs = step("calibration data", lambda: prepare_inputs(model, calibration_dir, towers=towers))
-    artifacts = step("convert", lambda: export(model, out, targets, precisions, towers, inputs=inputs,
-                                               checkpoint=checkpoint,
-                                               on_step=lambda label: echo(f"    converting {label}")))
+    # Conversions run in a staging folder beside OUT and are moved in only when all succeeded: a
+    # failing target leaves no partial OUT, and an earlier export in OUT intact.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+    try:
+        artifacts = step("convert", lambda: export(model, stage, targets, precisions, towers, inputs=inputs,
+                                                   checkpoint=checkpoint,
+                                                   on_step=lambda label: echo(f"    converting {label}")))
+        artifacts = _move_in(stage, out, artifacts)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     report = None
     if parity:
         from .parity import ParityConfig, check_folder, write_reports
@@ -78,6 +88,32 @@ def run_pipeline(checkpoint: Path, out: Path, targets=("all",), precisions=None,
     path = write_manifest(manifest, out)
     seconds["total"] = round(time.perf_counter() - t_start, 1)
     return PipelineResult(artifacts, report, bench_result, path, golden_path, seconds)
+
+
+def _move_in(stage: Path, out: Path, artifacts: list) -> list:
+    """Move every file under `stage` to the same place under `out` (replacing; a `.mlpackage`
+    folder is replaced whole) and point the artifacts and their metadata at the new place."""
+    out.mkdir(parents=True, exist_ok=True)
+    for src in sorted(stage.rglob("*")):
+        rel = src.relative_to(stage)
+        if any(p.endswith(".mlpackage") for p in rel.parts[:-1]):
+            continue  # moved with its package
+        dst = out / rel
+        if src.is_dir() and not src.name.endswith(".mlpackage"):
+            dst.mkdir(parents=True, exist_ok=True)
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        os.replace(src, dst)
+    for art in artifacts:
+        art.path = out / Path(art.path).relative_to(stage)
+        meta = art.path.with_suffix(".json")
+        if meta.is_file():
+            d = json.loads(meta.read_text())
+            d["path"] = str(art.path)
+            meta.write_text(json.dumps(d, indent=2) + "\n")
+    return artifacts
 
 
 def summary_rows(result: PipelineResult) -> list[list[str]]:
