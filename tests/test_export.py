@@ -54,9 +54,12 @@ def test_export_executorch_runs_and_matches(runner, tiny_ckpt, small_calibration
 
     out = tmp_path / "out"
     r = runner.invoke(main, ["export", "--checkpoint", str(tiny_ckpt), "--target", "executorch", "--precision", "fp32",
-                             "--precision", "int8", "--out", str(out), "--calibration", str(small_calibration)])
+                             "--precision", "int8", "--out", str(out), "--calibration", str(small_calibration),
+                             "--no-parity", "--no-bench"])
     assert r.exit_code == 0, r.output
-    names = sorted(p.name for p in (out / "executorch").iterdir())
+    names = sorted(p.name for p in (out / "executorch").iterdir() if p.is_file())
+    assert sorted(p.name for p in (out / "executorch" / "debug").iterdir()) == \
+        ["image_fp32.pte", "image_int8.pte", "text_fp32.pte", "text_int8.pte"]  # localization twins
     assert names == ["image_fp32.json", "image_fp32.pte", "image_int8.json", "image_int8.pte",
                      "text_fp32.json", "text_fp32.pte", "text_int8.json", "text_int8.pte"]
     model, _ = load_checkpoint(tiny_ckpt)
