@@ -1,12 +1,13 @@
 """`mobile-sdk export`: the CLI over the converters, its defaults and its errors."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+
+from tests.conftest import copy_calibration
 
 from mobile_sdk.checkpoint import load_checkpoint, save_checkpoint
 from mobile_sdk.cli import main
@@ -28,13 +29,7 @@ def tiny_ckpt(tmp_path):
 @pytest.fixture
 def small_calibration(tmp_path):
     """8 images + captions of calibration_data/ (no checksum file: a user's folder)."""
-    src, dst = "calibration_data", tmp_path / "cal"
-    dst.mkdir()
-    lines = open(f"{src}/captions.jsonl").read().splitlines()[:8]
-    for line in lines:
-        shutil.copy(f"{src}/{json.loads(line)['file']}", dst)
-    (dst / "captions.jsonl").write_text("\n".join(lines) + "\n")
-    return dst
+    return copy_calibration(tmp_path / "cal")
 
 
 def test_targets_and_precisions_parse():

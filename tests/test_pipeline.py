@@ -1,11 +1,12 @@
 """The one-command pipeline: all outputs on success; nothing partial on a failing target."""
 
 import json
-import shutil
 
 import pytest
 import torch
 from click.testing import CliRunner
+
+from tests.conftest import copy_calibration
 
 import converters.executorch as et
 from mobile_sdk.checkpoint import save_checkpoint
@@ -18,12 +19,7 @@ from mobile_sdk.models import create_model
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipe")
-    cal = root / "cal"
-    cal.mkdir()
-    lines = open("calibration_data/captions.jsonl").read().splitlines()[:8]
-    for line in lines:
-        shutil.copy(f"calibration_data/{json.loads(line)['file']}", cal)
-    (cal / "captions.jsonl").write_text("\n".join(lines) + "\n")
+    cal = copy_calibration(root / "cal")
     torch.manual_seed(0)
     return root, cal, save_checkpoint(create_model("tiny"), root / "tiny.safetensors", name="tiny")
 

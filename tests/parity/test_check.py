@@ -1,11 +1,12 @@
 """The parity checker end to end on real ExecuTorch artifacts of a small model."""
 
 import json
-import shutil
 
 import pytest
 import torch
 from click.testing import CliRunner
+
+from tests.conftest import copy_calibration
 
 from mobile_sdk.checkpoint import load_checkpoint, save_checkpoint
 from mobile_sdk.cli import main
@@ -20,12 +21,7 @@ CFG = ParityConfig(n_calibration=8, n_test=6, localize="always", localize_sample
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("parity")
-    cal = root / "cal"
-    cal.mkdir()
-    lines = open("calibration_data/captions.jsonl").read().splitlines()[:8]
-    for line in lines:
-        shutil.copy(f"calibration_data/{json.loads(line)['file']}", cal)
-    (cal / "captions.jsonl").write_text("\n".join(lines) + "\n")
+    cal = copy_calibration(root / "cal")
     torch.manual_seed(0)
     ckpt = save_checkpoint(create_model("tiny"), root / "a.safetensors", name="tiny")
     torch.manual_seed(1)
