@@ -5,7 +5,8 @@ copy, and tests check every swap against the original module numerically.
 What XNNPACK (ExecuTorch 1.5.1) leaves on portable kernels in these towers, and the swap:
 - `native_layer_norm` -> `MatmulLayerNorm`: mean and variance as a matmul with a 1/C column.
 - the `sum` of the L2 norm -> the sum of squares as a matmul with a ones column.
-- `expand` of the class token to the batch -> `cls + 0 * x[:, :1]` (slice, mul, add).
+- `expand` of the class token to the batch -> `cls + 0 * x[:, :1]` (slice, mul, add); towers
+  that read out their tokens (`pool="tokens"`) have no class token.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ class _ImageForExport(ImageEncoder):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels * self.pixel_scale + self.pixel_shift
         x = self.patch(self.stem(x)).flatten(2).transpose(1, 2)
-        cls = self.cls + 0.0 * x[:, :1]  # the batch comes from x: no expand
-        x = self.ln_pre(torch.cat([cls, x], dim=1) + self.pos)
+        if self.cfg.pool == "cls":
+            cls = self.cls + 0.0 * x[:, :1]  # the batch comes from x: no expand
+            x = torch.cat([cls, x], dim=1)
+        x = self.ln_pre(x + self.pos)
         for blk in self.blocks:
             x = blk(x)
-        x = self.ln_post(x[:, :1]).flatten(1)
+        x = self.ln_post(x[:, :1] if self.cfg.pool == "cls" else x).flatten(1)
         return _l2_normalize_mm(self.proj(x), self.ones)
 
 

@@ -84,6 +84,9 @@ def data_cmd(split, n, out, image_size, seed) -> None:
               help="Probability that two batch slots hold a scene and its one-fact-changed twin.")
 @click.option("--caption-focus", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help="Share of training captions without colour, keeping shape and position/relation.")
+@click.option("--positives", type=click.Choice(["pair", "truth"]), default="pair", show_default=True,
+              help="pair: plain InfoNCE (a caption's only positive is its own image); truth: every caption "
+                   "in the batch that is true of an image counts as its positive (multi-positive InfoNCE).")
 @click.option("--train-samples", type=click.IntRange(min=0), default=0, show_default=True,
               help="0: endless stream of new samples; N: cycle over the first N.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
@@ -95,13 +98,13 @@ def data_cmd(split, n, out, image_size, seed) -> None:
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_friendly
 def train_cmd(model, out, steps, batch_size, lr, seed, workers, eval_every, save_every, hard_negatives, pairs,
-              caption_focus, train_samples, device, init, teacher, resume, no_progress) -> None:
+              caption_focus, positives, train_samples, device, init, teacher, resume, no_progress) -> None:
     """Train a registered model on the procedural world (works under torchrun)."""
     from .train import TrainConfig, train
 
     cfg = TrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, seed=seed, workers=workers,
                       eval_every=eval_every, save_every=save_every, hard_negatives=hard_negatives, pairs=pairs, device=device,
-                      caption_focus=caption_focus,
+                      caption_focus=caption_focus, positives=positives,
                       train_samples=train_samples, init=str(init or ""), teacher=str(teacher or ""))
     path = train(cfg, out, resume=resume, progress=not no_progress)
     click.echo(f"checkpoint: {path}")
@@ -152,6 +155,8 @@ def eval_cmd(checkpoint, n, split, json_path, device) -> None:
 @click.option("--feature-weight", type=float, default=1.0, show_default=True)
 @click.option("--clip-weight", type=float, default=1.0, show_default=True)
 @click.option("--temperature", type=float, default=2.0, show_default=True)
+@click.option("--positives", type=click.Choice(["pair", "truth"]), default="truth", show_default=True,
+              help="Positives of the ground-truth clip term (see `train --positives`).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True)
 @click.option("--eval-n", type=click.IntRange(min=1), default=500, show_default=True, help="Test samples per task.")
@@ -160,7 +165,8 @@ def eval_cmd(checkpoint, n, split, json_path, device) -> None:
 @_friendly
 def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_size, lr, finetune_lr, prune_heads,
                  prune_mlp, drop_vision_layers, drop_text_layers, magnitude_sparsity, kd_weight, affinity_weight,
-                 feature_weight, clip_weight, temperature, seed, workers, eval_n, device, no_progress) -> None:
+                 feature_weight, clip_weight, temperature, positives, seed, workers, eval_n, device,
+                 no_progress) -> None:
     """Distill the teacher into a student, prune it structurally, fine-tune, and report."""
     from .checkpoint import shipped_checkpoint
     from .compress import DistillConfig, PruneConfig
@@ -168,7 +174,7 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
 
     cfg = CompressConfig(
         student=student, distill_steps=distill_steps, finetune_steps=finetune_steps, batch_size=batch_size, lr=lr,
-        finetune_lr=finetune_lr, seed=seed, workers=workers, eval_n=eval_n, device=device,
+        finetune_lr=finetune_lr, seed=seed, workers=workers, eval_n=eval_n, device=device, positives=positives,
         magnitude_sparsity=magnitude_sparsity,
         distill=DistillConfig(clip_weight=clip_weight, kd_weight=kd_weight, affinity_weight=affinity_weight,
                               feature_weight=feature_weight, temperature=temperature),

@@ -31,6 +31,7 @@ from .tokenizer import Tokenizer
 log = logging.getLogger(__name__)
 
 MODEL_FILE, STATE_FILE, LOG_FILE = "model.safetensors", "train_state.pt", "train_log.jsonl"
+POSITIVES = ("pair", "truth")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class TrainConfig:
     hard_negatives: int = 3  # hard-negative captions per image added to the text side (0: none)
     caption_focus: float = 0.0  # share of captions without colour (world.random_caption)
     pairs: float = 0.0  # probability that a batch slot pair is a scene and its one-fact-changed twin
+    positives: str = "pair"  # "pair": only a sample's own caption is its positive (plain CLIP);
+    # "truth": every caption in the batch that is true of an image is a positive (multi-positive InfoNCE)
     image_size: int = 64
     seed: int = 0  # model init; the data stream is the train split of world seed `data_seed`
     data_seed: int = 0
@@ -75,6 +78,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.pairs <= 1.0:
             raise ConfigError(f"pairs must be in [0, 1], got {self.pairs}")
+        if self.positives not in POSITIVES:
+            raise ConfigError(f"positives must be one of {POSITIVES}, got {self.positives!r}")
         if self.pairs > 0 and self.batch_size % 2:
             raise ConfigError(f"batch_size must be even when pairs > 0 (twins share a batch), got {self.batch_size}")
 
@@ -116,23 +121,43 @@ class _Batches(torch.utils.data.Sampler):
 
 
 class _Collate:
+    """-> (images, token ids, truth) where truth is None, or, for items that carry their scene's
+    true captions (`WorldDataset(truth=True)`), the bool table truth[i, j] = text j is true of
+    image i over all texts of the batch (captions, then hard negatives)."""
+
     def __init__(self, tokenizer: Tokenizer):
         self.tok = tokenizer
 
     def __call__(self, items):
         images = torch.from_numpy(np.stack([it[0] for it in items])).permute(0, 3, 1, 2).contiguous()
         texts = [it[1] for it in items] + [neg for it in items if len(it) > 2 for neg in it[2]]
-        return images, torch.from_numpy(self.tok(texts))
+        truth = None
+        if all(len(it) == 4 for it in items):
+            truth = torch.tensor([[t in it[3] for t in texts] for it in items])
+        return images, torch.from_numpy(self.tok(texts)), truth
 
 
-def clip_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def clip_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor,
+              truth: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE. `txt` may hold extra rows after the first len(img): hard negatives,
-    used as extra candidates for image->text only."""
+    used as extra candidates for image->text only.
+
+    `truth` (bool, (n, len(txt))): which texts are true of which image. Each direction's target is
+    then uniform over all true partners (multi-positive InfoNCE, as in UniCL / SupCon) instead of
+    only the sample's own partner: a short caption like "a circle" is true of many images in a
+    batch, and plain InfoNCE would push it away from all of them but one."""
     n = img.shape[0]
-    labels = torch.arange(n, device=img.device)
     logits_i2t = scale * img @ txt.T  # (n, n + extra)
     logits_t2i = scale * txt[:n] @ img.T  # (n, n)
-    return 0.5 * (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels))
+    if truth is None:
+        labels = torch.arange(n, device=img.device)
+        return 0.5 * (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels))
+    t = truth.to(img.device, torch.float32)
+    if not bool(t.diagonal().all()):
+        raise ValueError("truth table: a caption is not true of its own image")
+    t_i2t = t / t.sum(1, keepdim=True)
+    t_t2i = t[:, :n].T / t[:, :n].T.sum(1, keepdim=True)
+    return 0.5 * (F.cross_entropy(logits_i2t, t_i2t) + F.cross_entropy(logits_t2i, t_t2i))
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float):
@@ -205,7 +230,7 @@ def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Mo
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     ds = WorldDataset("train", cfg.image_size, cfg.data_seed, augment=True, hard_negatives=cfg.hard_negatives,
-                      pairs=cfg.pairs, caption_focus=cfg.caption_focus)
+                      pairs=cfg.pairs, caption_focus=cfg.caption_focus, truth=cfg.positives == "truth")
     loader = torch.utils.data.DataLoader(
         ds, batch_sampler=_Batches(start, cfg.steps, cfg.batch_size, rank, world, cfg.train_samples), collate_fn=_Collate(tokenizer),
         num_workers=cfg.workers, persistent_workers=False, prefetch_factor=4 if cfg.workers else None,
@@ -216,19 +241,19 @@ def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Mo
     bar = _progress(progress and rank == 0, cfg.steps, start)
     t0, seen, loss_ema = time.time(), 0, None
     step = start
-    for step, (images, ids) in enumerate(loader, start):
+    for step, (images, ids, truth) in enumerate(loader, start):
         for g in opt.param_groups:
             g["lr"] = cfg.lr_at(step)
         images, ids = images.to(device, non_blocking=True).float(), ids.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             img, txt, scale, p_img, p_txt = ddp(images, ids)
             if teacher is None:
-                loss = clip_loss(img.float(), txt.float(), scale)
+                loss = clip_loss(img.float(), txt.float(), scale, truth)
             else:
                 with torch.no_grad():
                     t_out = teacher(images, ids)
                 loss, terms = distill_loss(cfg.distill, (img.float(), txt.float(), scale), t_out,
-                                           projected=(p_img.float(), p_txt.float()))
+                                           projected=(p_img.float(), p_txt.float()), truth=truth)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:

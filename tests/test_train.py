@@ -85,3 +85,24 @@ def test_resume_drops_log_records_after_the_checkpoint(tmp_path):
     log.write_text("".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in (10, 20, 30, 40)))
     _truncate_log(log, 20)
     assert [json.loads(l)["step"] for l in log.read_text().splitlines()] == [10, 20]
+
+
+def test_multi_positive_loss_uses_the_truth_table():
+    """With a truth table, a caption true of two images targets both: embeddings that put the shared
+    caption between its two images beat embeddings that side with one image (plain InfoNCE prefers
+    the latter); an identity table gives plain InfoNCE back; a table that denies a pair's own caption
+    is refused."""
+    a, b, c = torch.eye(3)
+    img = torch.stack([a, b, c])
+    mid = torch.nn.functional.normalize(a + b, dim=0)
+    between = torch.stack([mid, mid, c])  # texts 0 and 1 are both true of images 0 and 1
+    truth = torch.tensor([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=torch.bool)
+    scale = torch.tensor(10.0)
+    assert clip_loss(img, between, scale, truth) < clip_loss(img, img, scale, truth)
+    assert clip_loss(img, img, scale) < clip_loss(img, between, scale)
+    e = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
+    txt = torch.cat([e, torch.randn(6, 8)])  # with hard negatives after the captions
+    eye = torch.cat([torch.eye(6), torch.zeros(6, 6)], 1).bool()
+    assert torch.allclose(clip_loss(e, txt, scale, eye), clip_loss(e, txt, scale))
+    with pytest.raises(ValueError, match="not true of its own image"):
+        clip_loss(e, txt, scale, torch.zeros(6, 12, dtype=torch.bool))

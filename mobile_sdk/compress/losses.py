@@ -72,16 +72,18 @@ def feature_loss(s_emb: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
     return (1.0 - F.cosine_similarity(s_emb, t_emb, dim=-1)).mean()
 
 
-def distill_loss(cfg: DistillConfig, student_out, teacher_out, projected=None) -> tuple[torch.Tensor, dict]:
+def distill_loss(cfg: DistillConfig, student_out, teacher_out, projected=None,
+                 truth: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """Weighted sum of the four terms -> (loss, {term: float}). `*_out` = (img, txt, scale);
-    `projected` = the student's (img, txt) mapped to the teacher's width (default: as they are)."""
+    `projected` = the student's (img, txt) mapped to the teacher's width (default: as they are);
+    `truth`: the batch's caption/image truth table for a multi-positive `clip` term (train.clip_loss)."""
     from ..train import clip_loss
 
     s_img, s_txt, s_scale = student_out
     t_img, t_txt, t_scale = (t.detach().float() for t in teacher_out)
     p_img, p_txt = projected if projected is not None else (s_img, s_txt)
     fns = {
-        "clip": lambda: clip_loss(s_img, s_txt, s_scale),
+        "clip": lambda: clip_loss(s_img, s_txt, s_scale, truth),
         "kd": lambda: kd_loss(s_img, s_txt, s_scale, t_img, t_txt, t_scale, cfg.temperature),
         "affinity": lambda: affinity_loss(s_img, s_txt, t_img, t_txt, t_scale),
         "feature": lambda: 0.5 * (feature_loss(p_img, t_img) + feature_loss(p_txt, t_txt)),

@@ -42,6 +42,7 @@ class CompressConfig:
     seed: int = 0
     workers: int = 1
     importance_batches: int = 8  # train batches the Taylor importance is accumulated over
+    positives: str = "truth"  # the ground-truth clip term's positives (train.TrainConfig.positives)
     distill: DistillConfig = DistillConfig()
     prune: PruneConfig = PruneConfig()
     magnitude_sparsity: float = 0.0  # optional unstructured pruning of the final model (report only)
@@ -77,7 +78,7 @@ def _train_stage(cfg: CompressConfig, out: Path, teacher: Path, steps: int, lr: 
         return out / "model.safetensors"
     tcfg = TrainConfig(model=cfg.student, steps=steps, batch_size=cfg.batch_size, lr=lr, seed=cfg.seed,
                        workers=cfg.workers, eval_every=0, save_every=max(1, steps // 10), device=cfg.device,
-                       init=init, teacher=str(teacher), distill=cfg.distill, name=name)
+                       init=init, teacher=str(teacher), distill=cfg.distill, name=name, positives=cfg.positives)
     return train(tcfg, out, resume=(out / "train_state.pt").is_file(), progress=progress)
 
 
@@ -107,7 +108,7 @@ def prune_checkpoint(student_path: Path, teacher_path: Path, cfg: CompressConfig
         cfg_d = cfg.distill
 
     def loss_fn(model, batch):
-        images, ids = batch
+        images, ids = batch[:2]
         images = images.float()
         with torch.no_grad():
             t_out = teacher(images, ids)

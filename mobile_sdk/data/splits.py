@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .render import render
-from .world import Scene, hard_negatives, random_caption, sample_scene
+from .world import Scene, hard_negatives, random_caption, sample_scene, true_captions
 
 SPLITS = {"train": 0, "val": 1, "test": 2, "calibration": 3}
 DEFAULT_SEED = 0
@@ -40,11 +40,13 @@ class WorldDataset:
     with one fact changed (same background and noise), and both carry their full captions, so a
     batch holds image/caption pairs that only that fact tells apart (TripletCLIP-style hard
     negatives on both sides of the loss). Batches must start at even indices.
+    `truth=True` returns (image, caption, negatives (maybe empty), `world.true_captions(scene)`),
+    from which a batch's exact caption/image truth table is built (multi-positive training).
     """
 
     def __init__(self, split: str = "train", image_size: int = 64, seed: int = DEFAULT_SEED,
                  length: int | None = None, augment: bool = False, hard_negatives: int = 0,
-                 pairs: float = 0.0, caption_focus: float = 0.0):
+                 pairs: float = 0.0, caption_focus: float = 0.0, truth: bool = False):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
         self.split, self.image_size, self.seed = split, image_size, seed
@@ -54,6 +56,7 @@ class WorldDataset:
             raise ValueError(f"pairs must be a probability, got {pairs}")
         self.pairs = float(pairs)
         self.caption_focus = float(caption_focus)  # see world.random_caption
+        self.truth = bool(truth)
 
     def __len__(self) -> int:
         return self.length
@@ -82,10 +85,11 @@ class WorldDataset:
         image = render(scene, self.image_size)
         caption = random_caption(scene, rng, self.caption_focus) if self.augment and not paired else scene.caption
         if self.hard_negatives <= 0:
-            return image, caption
+            return (image, caption, [], true_captions(scene)) if self.truth else (image, caption)
 
         k = self.hard_negatives
         negs = [s.caption for _, s in hard_negatives(scene, rng, k, prefer_binding=False)]
         if not negs:  # cannot happen in this world (every scene has 20+ negatives); stay well-formed
             raise RuntimeError(f"scene without hard negatives: {scene.caption}")
-        return image, caption, [negs[i % len(negs)] for i in range(k)]
+        negs = [negs[i % len(negs)] for i in range(k)]
+        return (image, caption, negs, true_captions(scene)) if self.truth else (image, caption, negs)

@@ -137,6 +137,25 @@ def random_caption(scene: Scene, rng: np.random.Generator, focus: float = 0.0) -
                       drop_third=bool(rng.random() < 0.3), no_relation=bool(rng.random() < 0.1))
 
 
+def true_captions(scene: Scene) -> frozenset[str]:
+    """Every caption `caption_of` can say of the scene (any facts dropped, the relation stated
+    either way, the third object left out, "and" instead of the relation). A training caption is
+    true of a scene exactly when it is in this set, so a batch's caption/image truth table is
+    exact: "a circle" is true of every one-object scene with a circle, not only of its own image."""
+    facts = ("size", "color", "shape", "position")
+    out = set()
+    for mask in range(16):
+        drop = frozenset(f for b, f in enumerate(facts) if mask >> b & 1)
+        if len(scene.objects) == 1:
+            out.add(caption_of(scene, drop=drop))
+            continue
+        for flip in (False, True):
+            for drop_third in (False, True):
+                for no_relation in (False, True):
+                    out.add(caption_of(scene, drop=drop, flip=flip, drop_third=drop_third, no_relation=no_relation))
+    return frozenset(out)
+
+
 def relation_between(a: Obj, b: Obj) -> str | None:
     """How `a` stands to `b`, or None when neither axis clearly dominates."""
     dx, dy = b.x - a.x, b.y - a.y

@@ -23,6 +23,7 @@ import torch.nn as nn
 PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)
 PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
 L2_EPS = 1e-12
+POOLS = ("cls", "tokens")
 
 
 def _per_layer(value, depth: int, name: str) -> tuple[int, ...]:
@@ -55,15 +56,38 @@ class VisionConfig(TowerConfig):
     # embedding, which then covers patch_size / 2**len(stem) pixels of the stem's output. Early
     # convolutions make a small ViT learn shape far faster (Xiao et al. 2021); empty = plain ViT.
     stem: tuple[int, ...] = ()
+    # Stride of each stem conv (empty: 2 each). A stride-1 first layer keeps the edges of small
+    # shapes (a "small" object is ~8 px across) and learns shape ~2x faster for ~4M MACs more.
+    stem_strides: tuple[int, ...] = ()
+    # Readout: "cls" pools a class token; "tokens" flattens the normed patch tokens into the
+    # projection (no class token). With "tokens" each grid cell has its own projection weights, so
+    # where things are is read off directly; a class token must first learn to attend to the object,
+    # a slow phase of contrastive training that a CPU budget does not get through (docs/teacher.md).
+    pool: str = "cls"
 
     def __post_init__(self):
         super().__post_init__()
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         object.__setattr__(self, "stem", tuple(int(c) for c in self.stem))
-        if any(c < 1 for c in self.stem) or self.patch_size % (2 ** len(self.stem)):
-            raise ValueError(f"stem {self.stem}: channels must be positive and 2**len(stem) must "
-                             f"divide patch_size {self.patch_size}")
+        strides = tuple(int(s) for s in self.stem_strides) or (2,) * len(self.stem)
+        object.__setattr__(self, "stem_strides", strides)
+        if len(strides) != len(self.stem) or any(s not in (1, 2) for s in strides):
+            raise ValueError(f"stem_strides {self.stem_strides}: one stride (1 or 2) per stem layer {self.stem}")
+        if any(c < 1 for c in self.stem) or self.patch_size % self.stem_reduction:
+            raise ValueError(f"stem {self.stem}: channels must be positive and the stem's total stride "
+                             f"{self.stem_reduction} must divide patch_size {self.patch_size}")
+        if self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
+
+    @property
+    def stem_reduction(self) -> int:
+        return math.prod(self.stem_strides)
+
+    @property
+    def tokens(self) -> int:
+        """Patch tokens, plus the class token when pool == "cls"."""
+        return (self.image_size // self.patch_size) ** 2 + (self.pool == "cls")
 
 
 @dataclass(frozen=True)
@@ -157,28 +181,34 @@ class ImageEncoder(nn.Module):
         self.register_buffer("pixel_shift", -torch.tensor(PIXEL_MEAN).view(1, 3, 1, 1) / std, persistent=False)
         grid = cfg.image_size // cfg.patch_size
         layers, c_in = [], 3
-        for c in cfg.stem:
-            layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.ReLU()]
+        for c, s in zip(cfg.stem, cfg.stem_strides):
+            layers += [nn.Conv2d(c_in, c, 3, stride=s, padding=1), nn.ReLU()]
             c_in = c
         self.stem = nn.Sequential(*layers)  # empty Sequential is the identity
-        k = cfg.patch_size // 2 ** len(cfg.stem)
+        k = cfg.patch_size // cfg.stem_reduction
         self.patch = nn.Conv2d(c_in, cfg.width, k, stride=k)
         self.grid = grid
-        self.cls = nn.Parameter(torch.zeros(1, 1, cfg.width))
-        self.pos = nn.Parameter(torch.zeros(1, grid * grid + 1, cfg.width))
+        if cfg.pool == "cls":
+            self.cls = nn.Parameter(torch.zeros(1, 1, cfg.width))
+        self.pos = nn.Parameter(torch.zeros(1, cfg.tokens, cfg.width))
         self.ln_pre = nn.LayerNorm(cfg.width)
         self.blocks = _blocks(cfg)
         self.ln_post = nn.LayerNorm(cfg.width)
-        self.proj = nn.Linear(cfg.width, embed_dim, bias=False)
+        readout = cfg.width * (1 if cfg.pool == "cls" else grid * grid)
+        self.proj = nn.Linear(readout, embed_dim, bias=False)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels * self.pixel_scale + self.pixel_shift
         x = self.patch(self.stem(x)).flatten(2).transpose(1, 2)  # (B, N, C)
-        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
+        if self.cfg.pool == "cls":
+            x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
         x = self.ln_pre(x + self.pos)
         for blk in self.blocks:
             x = blk(x)
-        x = self.ln_post(x[:, :1]).flatten(1)  # class token, sliced (no gather)
+        if self.cfg.pool == "cls":
+            x = self.ln_post(x[:, :1]).flatten(1)  # class token, sliced (no gather)
+        else:
+            x = self.ln_post(x).flatten(1)  # (B, N*C): every token, in grid order
         return l2_normalize(self.proj(x))
 
 
@@ -217,11 +247,13 @@ class CLIP(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         nn.init.xavier_uniform_(self.visual.patch.weight.view(self.visual.patch.weight.shape[0], -1))
-        for p in (self.text.pos, self.visual.cls):
-            nn.init.normal_(p, std=0.01)
+        nn.init.normal_(self.text.pos, std=0.01)
+        if cfg.vision.pool == "cls":
+            nn.init.normal_(self.visual.cls, std=0.01)
         with torch.no_grad():  # 2-D sin-cos start for the image positions (learnable, as in MAE)
-            self.visual.pos[0, 1:] = sincos_2d(self.visual.grid, cfg.vision.width)
-            self.visual.pos[0, :1] = 0.0
+            first = 1 if cfg.vision.pool == "cls" else 0
+            self.visual.pos[0, first:] = sincos_2d(self.visual.grid, cfg.vision.width)
+            self.visual.pos[0, :first] = 0.0
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.visual(pixels)

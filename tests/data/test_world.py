@@ -149,3 +149,17 @@ def test_twin_pairs_differ_in_one_fact_and_share_the_background():
         diff = img_a != img_b
         assert diff.any() and diff.mean() < 0.5  # a local change on the same background
     assert all(scene_at("train", i)[0].caption == WorldDataset("train")[i][1] for i in range(4))
+
+
+def test_true_captions_hold_every_training_caption_and_no_negative():
+    from mobile_sdk.data.world import true_captions
+
+    ds = WorldDataset("train", augment=True, hard_negatives=3, truth=True)
+    for i in range(40):
+        image, caption, negs, truth = ds[i]
+        assert caption in truth  # the sampled caption is one of the true ones
+        assert not set(negs) & truth  # a hard negative is never true of the image
+        scene, rng = scene_at("train", i)
+        assert scene.caption in true_captions(scene)
+        for _ in range(5):
+            assert random_caption(scene, rng) in true_captions(scene)

@@ -62,8 +62,8 @@ def test_text_is_padding_aware_but_deterministic(tokenizer):
 
 def test_per_layer_config_builds_a_smaller_model():
     base = model_config("student")
-    pruned = dataclasses.replace(base, vision=dataclasses.replace(base.vision, heads=(4, 2, 2, 1),
-                                                                  mlp_dim=(512, 256, 128, 64)))
+    pruned = dataclasses.replace(base, vision=dataclasses.replace(base.vision, heads=(4, 2, 1),
+                                                                  mlp_dim=(512, 256, 64)))
     assert count_parameters(create_model(pruned)) < count_parameters(create_model(base))
     assert CLIPConfig.from_dict(pruned.to_dict()) == pruned
     with pytest.raises(ValueError, match="heads"):
@@ -72,3 +72,20 @@ def test_per_layer_config_builds_a_smaller_model():
         VisionConfig(width=8, depth=1, heads=1, head_dim=8, mlp_dim=8, image_size=30, patch_size=8)
     with pytest.raises(ValueError, match="unknown CLIPConfig fields"):
         CLIPConfig.from_dict({**base.to_dict(), "extra": 1})
+
+
+def test_vision_readout_and_stem_options():
+    with pytest.raises(ValueError, match="pool must be one of"):
+        VisionConfig(width=8, depth=1, heads=1, head_dim=8, mlp_dim=8, pool="mean")
+    with pytest.raises(ValueError, match="one stride"):
+        VisionConfig(width=8, depth=1, heads=1, head_dim=8, mlp_dim=8, stem=(4, 8), stem_strides=(1,))
+    with pytest.raises(ValueError, match="total stride"):
+        VisionConfig(width=8, depth=1, heads=1, head_dim=8, mlp_dim=8, stem=(4, 8, 8, 8), patch_size=4)
+    cfg = VisionConfig(width=8, depth=1, heads=1, head_dim=8, mlp_dim=8, stem=(4, 8), stem_strides=(1, 2),
+                       patch_size=16, pool="tokens")
+    assert cfg.stem_reduction == 2 and cfg.tokens == 16
+    m = create_model(CLIPConfig(vision=cfg, text=TextConfig(width=8, depth=1, heads=1, head_dim=8, mlp_dim=8),
+                                embed_dim=8))
+    assert not hasattr(m.visual, "cls") and m.visual.pos.shape == (1, 16, 8)
+    assert m.visual.proj.in_features == 16 * 8  # every token feeds the projection
+    assert m.visual.stem[0].stride == (1, 1) and m.visual.patch.kernel_size == (8, 8)
