@@ -56,7 +56,7 @@ class _TextForExport(TextEncoder):
         x = self.tok(ids) + self.pos
         for blk in self.blocks:
             x = blk(x)
-        x = self.ln_final(x[:, :1]).flatten(1)
+        x = self.ln_final(x[:, :1] if self.cfg.pool == "sot" else x).flatten(1)
         return _l2_normalize_mm(self.proj(x), self.ones)
 
 

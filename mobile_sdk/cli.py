@@ -144,8 +144,8 @@ def eval_cmd(checkpoint, n, split, json_path, device) -> None:
 @click.option("--batch-size", type=click.IntRange(min=2), default=128, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Distillation peak learning rate.")
 @click.option("--finetune-lr", type=float, default=3e-4, show_default=True)
-@click.option("--prune-heads", type=float, default=0.25, show_default=True, help="Fraction of heads removed per block.")
-@click.option("--prune-mlp", type=float, default=0.5, show_default=True, help="Fraction of MLP channels removed per block.")
+@click.option("--prune-heads", type=float, default=0.5, show_default=True, help="Fraction of heads removed per block.")
+@click.option("--prune-mlp", type=float, default=0.625, show_default=True, help="Fraction of MLP channels removed per block.")
 @click.option("--drop-vision-layers", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--drop-text-layers", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--magnitude-sparsity", type=float, default=0.0, show_default=True,

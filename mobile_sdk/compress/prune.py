@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PruneConfig:
-    heads: float = 0.25  # fraction of attention heads removed in every block (at least 1 kept)
-    mlp: float = 0.5  # fraction of MLP hidden channels removed in every block
+    heads: float = 0.5  # fraction of attention heads removed in every block (at least 1 kept)
+    mlp: float = 0.625  # fraction of MLP hidden channels removed in every block
     vision_layers: int = 0  # whole blocks dropped from the image tower (least important first)
     text_layers: int = 0  # whole blocks dropped from the text tower
 

@@ -24,6 +24,7 @@ PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)
 PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
 L2_EPS = 1e-12
 POOLS = ("cls", "tokens")
+TEXT_POOLS = ("sot", "tokens")
 
 
 def _per_layer(value, depth: int, name: str) -> tuple[int, ...]:
@@ -94,6 +95,17 @@ class VisionConfig(TowerConfig):
 class TextConfig(TowerConfig):
     vocab_size: int = 37  # rows of the token embedding (the committed vocabulary)
     context_length: int = 20  # fixed token sequence length
+    # Readout: "sot" pools the <sot> token; "tokens" flattens every normed token (pads included, so
+    # no mask) into the projection. With "sot" two prompts that differ in one word ("a circle", "a
+    # star") start out at cosine ~0.999 (uniform attention averages 20 positions) and contrastive
+    # training must escape that saddle for every attribute the images do not already separate;
+    # with "tokens" the word itself reaches the embedding from the first step.
+    pool: str = "sot"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.pool not in TEXT_POOLS:
+            raise ValueError(f"text pool must be one of {TEXT_POOLS}, got {self.pool!r}")
 
 
 @dataclass(frozen=True)
@@ -222,13 +234,17 @@ class TextEncoder(nn.Module):
         self.pos = nn.Parameter(torch.zeros(1, cfg.context_length, cfg.width))
         self.blocks = _blocks(cfg)
         self.ln_final = nn.LayerNorm(cfg.width)
-        self.proj = nn.Linear(cfg.width, embed_dim, bias=False)
+        readout = cfg.width * (1 if cfg.pool == "sot" else cfg.context_length)
+        self.proj = nn.Linear(readout, embed_dim, bias=False)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.tok(ids) + self.pos  # (B, T, C)
         for blk in self.blocks:
             x = blk(x)
-        x = self.ln_final(x[:, :1]).flatten(1)  # the <sot> token, sliced (no argmax/gather)
+        if self.cfg.pool == "sot":
+            x = self.ln_final(x[:, :1]).flatten(1)  # the <sot> token, sliced (no argmax/gather)
+        else:
+            x = self.ln_final(x).flatten(1)  # (B, T*C): every position, pads included
         return l2_normalize(self.proj(x))
 
 
@@ -248,6 +264,9 @@ class CLIP(nn.Module):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         nn.init.xavier_uniform_(self.visual.patch.weight.view(self.visual.patch.weight.shape[0], -1))
         nn.init.normal_(self.text.pos, std=0.01)
+        # Words start well apart (std 0.3, not 0.02): the blocks' LayerNorms and the uniform attention
+        # of an untrained tower otherwise wash one changed word out of the embedding.
+        nn.init.normal_(self.text.tok.weight, std=0.3)
         if cfg.vision.pool == "cls":
             nn.init.normal_(self.visual.cls, std=0.01)
         with torch.no_grad():  # 2-D sin-cos start for the image positions (learnable, as in MAE)

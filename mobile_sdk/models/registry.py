@@ -40,7 +40,7 @@ def teacher() -> CLIPConfig:
     return CLIPConfig(
         vision=VisionConfig(width=192, depth=4, heads=3, head_dim=64, mlp_dim=768, stem=(32, 64, 128),
                             stem_strides=(1, 2, 2), patch_size=16, pool="tokens"),
-        text=TextConfig(width=192, depth=3, heads=3, head_dim=64, mlp_dim=768),
+        text=TextConfig(width=192, depth=3, heads=3, head_dim=64, mlp_dim=768, pool="tokens"),
         embed_dim=192,
     )
 
@@ -52,7 +52,7 @@ def student() -> CLIPConfig:
     return CLIPConfig(
         vision=VisionConfig(width=128, depth=3, heads=4, head_dim=32, mlp_dim=512, stem=(16, 32, 64),
                             stem_strides=(1, 2, 2), patch_size=16, pool="tokens"),
-        text=TextConfig(width=128, depth=2, heads=4, head_dim=32, mlp_dim=512),
+        text=TextConfig(width=128, depth=2, heads=4, head_dim=32, mlp_dim=512, pool="tokens"),
         embed_dim=128,
     )
 

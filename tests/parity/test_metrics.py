@@ -59,5 +59,5 @@ def test_layer_paths_follow_the_towers():
     from mobile_sdk.models import create_model
 
     m = create_model("student")
-    assert layer_paths(m.visual) == ["ln_pre"] + [f"blocks.{i}" for i in range(4)] + ["ln_post"]
-    assert layer_paths(m.text) == [f"blocks.{i}" for i in range(3)] + ["ln_final"]
+    assert layer_paths(m.visual) == ["ln_pre"] + [f"blocks.{i}" for i in range(3)] + ["ln_post"]
+    assert layer_paths(m.text) == [f"blocks.{i}" for i in range(2)] + ["ln_final"]
