@@ -3,7 +3,7 @@ the delegate takes. The model itself stays plain; `for_xnnpack(tower)` returns a
 copy, and tests check every swap against the original module numerically.
 
 What XNNPACK (ExecuTorch 1.5.1) leaves on portable kernels in these towers, and the swap:
-- `native_layer_norm` -> `MatmulLayerNorm`: mean and variance as a matmul with a 1/C column.
+- `native_layer_norm` -> `MatmulLayerNorm`: mean and variance as a linear with a 1/C row.
 - the `sum` of the L2 norm -> the sum of squares as a matmul with a ones column.
 - `expand` of the class token to the batch -> `cls + 0 * x[:, :1]` (slice, mul, add); towers
   that read out their tokens (`pool="tokens"`) have no class token.
@@ -15,6 +15,7 @@ import copy
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from mobile_sdk.models.clip import L2_EPS, ImageEncoder, TextEncoder
 
@@ -26,11 +27,13 @@ class MatmulLayerNorm(nn.Module):
         super().__init__()
         (c,) = ln.normalized_shape
         self.weight, self.bias, self.eps = ln.weight, ln.bias, ln.eps
-        self.register_buffer("avg", torch.full((c, 1), 1.0 / c), persistent=False)
+        # (1, C) weight of a bias-free linear: a 3-D `x @ (C, 1)` matmul exports as a broadcast
+        # bmm whose expand_copy XNNPACK leaves on portable kernels; linear exports as a plain mm.
+        self.register_buffer("avg", torch.full((1, c), 1.0 / c), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d = x - x @ self.avg
-        return d * torch.rsqrt((d * d) @ self.avg + self.eps) * self.weight + self.bias
+        d = x - F.linear(x, self.avg)
+        return d * torch.rsqrt(F.linear(d * d, self.avg) + self.eps) * self.weight + self.bias
 
 
 def _l2_normalize_mm(x: torch.Tensor, ones: torch.Tensor) -> torch.Tensor:

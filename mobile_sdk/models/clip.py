@@ -264,9 +264,10 @@ class CLIP(nn.Module):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         nn.init.xavier_uniform_(self.visual.patch.weight.view(self.visual.patch.weight.shape[0], -1))
         nn.init.normal_(self.text.pos, std=0.01)
-        # Words start well apart (std 0.3, not 0.02): the blocks' LayerNorms and the uniform attention
-        # of an untrained tower otherwise wash one changed word out of the embedding.
-        nn.init.normal_(self.text.tok.weight, std=0.3)
+        # With a token readout, words start well apart (std 0.3, not 0.02): the blocks' LayerNorms and
+        # the uniform attention of an untrained tower otherwise wash one changed word out.
+        if cfg.text.pool == "tokens":
+            nn.init.normal_(self.text.tok.weight, std=0.3)
         if cfg.vision.pool == "cls":
             nn.init.normal_(self.visual.cls, std=0.01)
         with torch.no_grad():  # 2-D sin-cos start for the image positions (learnable, as in MAE)
