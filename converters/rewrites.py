@@ -50,7 +50,7 @@ class _ImageForExport(ImageEncoder):
         x = self.ln_pre(x + self.pos)
         for blk in self.blocks:
             x = blk(x)
-        x = self.ln_post(x[:, :1] if self.cfg.pool == "cls" else x).flatten(1)
+        x = self.ln_post(self.readout(x)).flatten(1)
         return _l2_normalize_mm(self.proj(x), self.ones)
 
 
@@ -59,7 +59,7 @@ class _TextForExport(TextEncoder):
         x = self.tok(ids) + self.pos
         for blk in self.blocks:
             x = blk(x)
-        x = self.ln_final(x[:, :1] if self.cfg.pool == "sot" else x).flatten(1)
+        x = self.ln_final(self.readout(x)).flatten(1)
         return _l2_normalize_mm(self.proj(x), self.ones)
 
 

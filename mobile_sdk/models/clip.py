@@ -217,11 +217,12 @@ class ImageEncoder(nn.Module):
         x = self.ln_pre(x + self.pos)
         for blk in self.blocks:
             x = blk(x)
-        if self.cfg.pool == "cls":
-            x = self.ln_post(x[:, :1]).flatten(1)  # class token, sliced (no gather)
-        else:
-            x = self.ln_post(x).flatten(1)  # (B, N*C): every token, in grid order
-        return l2_normalize(self.proj(x))
+        return l2_normalize(self.proj(self.ln_post(self.readout(x)).flatten(1)))
+
+    def readout(self, x: torch.Tensor) -> torch.Tensor:
+        """The tokens the projection reads: the class token, sliced (no gather), or every token in
+        grid order (flattened to (B, N*C) after the final norm)."""
+        return x[:, :1] if self.cfg.pool == "cls" else x
 
 
 class TextEncoder(nn.Module):
@@ -241,11 +242,12 @@ class TextEncoder(nn.Module):
         x = self.tok(ids) + self.pos  # (B, T, C)
         for blk in self.blocks:
             x = blk(x)
-        if self.cfg.pool == "sot":
-            x = self.ln_final(x[:, :1]).flatten(1)  # the <sot> token, sliced (no argmax/gather)
-        else:
-            x = self.ln_final(x).flatten(1)  # (B, T*C): every position, pads included
-        return l2_normalize(self.proj(x))
+        return l2_normalize(self.proj(self.ln_final(self.readout(x)).flatten(1)))
+
+    def readout(self, x: torch.Tensor) -> torch.Tensor:
+        """The tokens the projection reads: the <sot> token, sliced (no argmax/gather), or every
+        position, pads included (flattened to (B, T*C) after the final norm)."""
+        return x[:, :1] if self.cfg.pool == "sot" else x
 
 
 class CLIP(nn.Module):
