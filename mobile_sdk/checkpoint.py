@@ -134,7 +134,7 @@ def pack_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = torch
 
 
 def default_checkpoint() -> Path:
-    """The shipped model: the teacher until a compressed student ships (see README)."""
+    """The shipped model: the compressed student (docs/student.md), else the teacher."""
     assets = assets_dir()
     for name in ("student.safetensors", "teacher.safetensors"):
         if (assets / name).is_file():

@@ -47,8 +47,12 @@ def plot_training(log_path: str | Path, out: str | Path, title: str = "training"
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     steps = [r["step"] for r in recs if "loss" in r]
     ax.plot(steps, [r["loss"] for r in recs if "loss" in r], color="tab:gray", lw=1, label="train loss")
+    terms = sorted({k for r in recs for k in r.get("terms", {})})  # a distillation log: each weighted term
+    for term in terms:
+        pts = [(r["step"], r["terms"][term]) for r in recs if term in r.get("terms", {})]
+        ax.plot(*zip(*pts), lw=0.8, label=term)
     ax.set_xlabel("step")
-    ax.set_ylabel("loss (InfoNCE + hard negatives)")
+    ax.set_ylabel("distillation loss and its terms" if terms else "loss (InfoNCE + hard negatives)")
     evals = [r for r in recs if "val" in r]
     if evals:
         ax2 = ax.twinx()
@@ -59,6 +63,9 @@ def plot_training(log_path: str | Path, out: str | Path, title: str = "training"
         ax2.set_ylim(0, 100)
         lines = ax.get_lines() + ax2.get_lines()
         ax.legend(lines, [ln.get_label() for ln in lines], loc="center right", fontsize=8)
+    elif terms:
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
     return _save(fig, out, plt)

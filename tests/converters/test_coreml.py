@@ -3,6 +3,7 @@ packages run by the numpy MIL interpreter (Linux) or MLModel.predict (macOS), re
 
 import hashlib
 import json
+import logging
 import re
 import shutil
 from types import SimpleNamespace
@@ -14,7 +15,7 @@ import torch.nn as nn
 
 import converters.coreml as coreml
 from converters.coreml import CoreMLConfig, CoreMLRunner, convert, predict_available
-from mobile_sdk.checkpoint import load_checkpoint, shipped_checkpoint
+from mobile_sdk.checkpoint import default_checkpoint, load_checkpoint
 from mobile_sdk.data.calibration import load_calibration
 from mobile_sdk.data.tasks import build_tasks
 from mobile_sdk.errors import ConversionError, DataError
@@ -25,7 +26,7 @@ N_TEST = 32
 
 @pytest.fixture(scope="module")
 def model():
-    return load_checkpoint(shipped_checkpoint("teacher"))[0]
+    return load_checkpoint(default_checkpoint())[0]
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +263,17 @@ def test_palettization_overrides(tmp_path):
     assert art.extra["verify"]["palettized_nbits"] == {2: 1}  # only the embedding table
     with pytest.raises(ConversionError, match=re.escape("pattern(s) ['*attn*'] match no weight")):
         convert(tiny, "text", IDS, CoreMLConfig("pal4", overrides={"*attn*": None}), tmp_path)
+
+
+@pytest.mark.slow
+def test_conversion_is_quiet_by_default_and_shows_coremltools_progress_at_debug(tmp_path, capsys, caplog):
+    tiny = SimpleNamespace(text=TinyText())
+    convert(tiny, "text", IDS, CoreMLConfig("pal4"), tmp_path / "quiet")
+    err = capsys.readouterr().err
+    assert "Running MIL" not in err, err[-500:]
+    with caplog.at_level(logging.DEBUG, logger="converters.coreml"):
+        convert(tiny, "text", IDS, CoreMLConfig("pal4"), tmp_path / "loud")
+    assert "Running MIL" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from converters.executorch import ExecuTorchConfig, PteRunner, convert
-from mobile_sdk.checkpoint import load_checkpoint, shipped_checkpoint
+from mobile_sdk.checkpoint import default_checkpoint, load_checkpoint
 from mobile_sdk.data.calibration import load_calibration
 from mobile_sdk.data.tasks import build_tasks
 from mobile_sdk.errors import ConversionError, DataError
@@ -14,7 +14,7 @@ from mobile_sdk.tokenizer import Tokenizer
 
 @pytest.fixture(scope="module")
 def model():
-    return load_checkpoint(shipped_checkpoint("teacher"))[0]
+    return load_checkpoint(default_checkpoint())[0]
 
 
 @pytest.fixture(scope="module")

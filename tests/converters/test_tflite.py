@@ -15,7 +15,7 @@ import torch
 
 from converters import tflite
 from converters.tflite import TFLiteConfig, TFLiteRunner, check_onnx, convert, convert_many, inspect_tflite, verify
-from mobile_sdk.checkpoint import load_checkpoint, shipped_checkpoint
+from mobile_sdk.checkpoint import default_checkpoint, load_checkpoint
 from mobile_sdk.data.calibration import load_calibration
 from mobile_sdk.data.tasks import build_tasks
 from mobile_sdk.errors import ConversionError, DataError
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec:FutureWarning")
 
 @pytest.fixture(scope="module")
 def model():
-    return load_checkpoint(shipped_checkpoint("teacher"))[0]
+    return load_checkpoint(default_checkpoint())[0]
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +87,12 @@ def _cosines(model, tower, path, inputs):
     return (ref * out).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(out, axis=1)
 
 
-# KNOWN REGRESSION (issue #6): the full-integer image tower of the token-readout teacher loses
-# accuracy at its first layer (per-layer SQNR ~2 dB at ln_pre; test cosine ~0.94 instead of >= 0.99).
-# The CPU variant (int8_cpu, float islands) is at 0.999. Until that is fixed this artifact is held to
-# a lower floor, and the tests say so (xfail) instead of passing silently.
-FULL_INT8_IMAGE_FLOOR = (0.90, 0.60)
+# KNOWN REGRESSION (issue #6): the full-integer image tower of the token-readout models loses
+# accuracy at ln_pre (shipped student: per-layer SQNR ~8 dB there, test cosine ~0.98 / min 0.92
+# instead of >= 0.99 / 0.97; the teacher: ~2 dB, 0.94). The CPU variant (int8_cpu, float islands) is
+# at 0.998. Until that is fixed this artifact is held to a lower floor, and the tests say so (xfail)
+# instead of passing silently.
+FULL_INT8_IMAGE_FLOOR = (0.95, 0.80)
 
 
 @pytest.mark.slow
@@ -442,8 +443,10 @@ def test_intermediates_of_int8_models(model, data, converted, layer_refs, tower,
     curve = compare_layers(layer_refs(tower), got, 15.0)
     sqnr = {c["layer"]: c["sqnr_db"] for c in curve["layers"]}
     assert len(sqnr) == len(got) and all(np.isfinite(v) for v in sqnr.values()), sqnr
-    if (tower, precision) == ("image", "int8") and not all(v > 5.0 for v in sqnr.values()):
-        assert curve["first_divergent_layer"] == "ln_pre", curve  # the localization names the regression
+    if (tower, precision) == ("image", "int8") and not min(sqnr.values()) > 15.0:
+        # the localization names the regression: everything is fine up to ln_pre, which drops under
+        # 15 dB (student: 8 dB; teacher: 2 dB) and takes the blocks after it down with it
+        assert curve["first_divergent_layer"] == "ln_pre", curve
         pytest.xfail(f"known regression (issue #6): full-integer image per-layer SQNR {sqnr}")
     assert all(v > 5.0 for v in sqnr.values()), sqnr
     # int8 keeps the residual stream far above noise (measured 21-31 dB); the float reference would not

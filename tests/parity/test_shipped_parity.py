@@ -4,7 +4,8 @@ runtime against the eager model, compared with the committed baseline (tests/par
 Fails the build when an artifact disappears, produces NaN/Inf, falls under its precision's cosine
 bar, or regresses against the baseline (cosine mean by > 0.002, cosine min by > 0.01, top-1
 agreement by > 0.08). The absolute top-1 agreement bars are not asserted here: with the current
-teacher they fail for every quantized artifact (near-tied decisions; see docs/teacher.md), which
+shipped student they fail for most quantized artifacts (near-tied decisions on shape and
+retrieval, where the model itself is unsure; see docs/student.md), which
 `mobile-sdk parity` reports. Refresh the baseline after an intended change with
 `UPDATE_PARITY_BASELINE=1 pytest tests/parity/test_shipped_parity.py`.
 """
@@ -20,8 +21,10 @@ from mobile_sdk.export import export
 from mobile_sdk.parity import ParityConfig, check_folder
 
 BASELINE = Path(__file__).parent / "baseline.json"
-# KNOWN REGRESSION (issue #6): the full-integer image tower of the shipped teacher (cosine ~0.94).
-REGRESSED, REGRESSED_FLOOR = "tflite/image_int8.tflite", 0.90
+# KNOWN REGRESSION (issue #6): the full-integer image tower of the token-readout models falls under
+# the int8 bar (shipped student: cosine ~0.98 test / 0.985 calibration; the teacher: ~0.94), because
+# `ln_pre` normalizes tokens whose variances span 3-4 orders of magnitude (converters/tflite.py).
+REGRESSED, REGRESSED_FLOOR = "tflite/image_int8.tflite", 0.95
 N_TEST = 30
 
 

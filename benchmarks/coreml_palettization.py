@@ -1,0 +1,125 @@
+"""Core ML palettization sweep (issue #7): every nbits x granularity on one checkpoint, each measured
+through the MIL interpreter by the parity checker, as a table.
+
+    python benchmarks/coreml_palettization.py [--checkpoint PATH] [--out runs/coreml_sweep] [--n 100]
+        [--configs pal6:per_tensor,pal4:per_grouped_channel:16,...] [--json FILE]
+
+Per configuration: both towers converted (`converters.coreml.convert`, calibration_data/ as the
+verification inputs), then `mobile_sdk.parity.check_folder` on them: weight-file bytes per tower,
+cosine mean / min vs eager PyTorch on the test split (interpreter with fp16 compute), top-1
+agreement with eager over all tasks and the zero-shot mean accuracy of the Core ML pair. The rule of
+issue #7 picks the smallest configuration with cosine mean >= 0.99 (both towers) and agreement >=
+0.98; the script prints it. Conversions of every configuration take ~10 minutes on 2 cores for the
+shipped student.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DEFAULT_CONFIGS = ("fp16", "pal8:per_grouped_channel:16", "pal8:per_tensor", "pal6:per_grouped_channel:16",
+                   "pal6:per_tensor", "pal4:per_grouped_channel:16", "pal4:per_tensor",
+                   "pal2:per_grouped_channel:16", "pal2:per_tensor")
+COSINE_BAR, AGREEMENT_BAR = 0.99, 0.98
+
+
+def _config(spec: str):
+    from converters.coreml import CoreMLConfig
+
+    parts = spec.split(":")
+    kw = {}
+    if len(parts) > 1:
+        kw["granularity"] = parts[1]
+    if len(parts) > 2:
+        kw["group_size"] = int(parts[2])
+    return CoreMLConfig(parts[0], **kw)
+
+
+def _weight_bytes(package: Path) -> int:
+    return sum(p.stat().st_size for p in package.rglob("weight.bin"))
+
+
+def sweep(checkpoint: Path, out: Path, configs: list[str], n: int) -> list[dict]:
+    import torch
+
+    from converters import coreml
+    from mobile_sdk.checkpoint import load_checkpoint
+    from mobile_sdk.data.calibration import load_calibration
+    from mobile_sdk.parity import ParityConfig, check_folder
+    from mobile_sdk.tokenizer import Tokenizer
+
+    model, _ = load_checkpoint(checkpoint)
+    cal = load_calibration("calibration_data", model.cfg.vision.image_size, 8)
+    inputs = {"image": torch.from_numpy(cal.images).permute(0, 3, 1, 2).float(),
+              "text": torch.from_numpy(Tokenizer.from_file()(cal.captions[:8]))}
+    rows = []
+    for spec in configs:
+        cfg = _config(spec)
+        folder = out / spec.replace(":", "_")
+        t0 = time.perf_counter()
+        for tower in ("image", "text"):
+            x = inputs[tower]
+            coreml.convert(model, tower, x[:1], cfg, folder / "coreml", [x[i:i + 1] for i in range(1, len(x))])
+        seconds = time.perf_counter() - t0
+        report = check_folder(folder, checkpoint, ParityConfig(n_test=n, localize="never"))
+        arts = {a["tower"]: a for a in report["artifacts"]}
+        tasks = arts["image"]["tasks"]
+        acc = tasks["accuracy"]
+        zs = [v for k, v in acc.items() if k.startswith("zeroshot_")]
+        rows.append({
+            "config": spec,
+            "bytes": {t: _weight_bytes(Path(folder / "coreml" / f"{t}_{cfg.precision}.mlpackage")) for t in arts},
+            "cosine_mean": {t: a["test"]["cosine_mean"] for t, a in arts.items()},
+            "cosine_min": {t: a["test"]["cosine_min"] for t, a in arts.items()},
+            "agreement": tasks["agreement"]["overall"],
+            "zeroshot_mean": sum(zs) / len(zs),
+            "convert_s": round(seconds, 1),
+        })
+        print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def _line(r: dict) -> str:
+    b, c, m = r["bytes"], r["cosine_mean"], r["cosine_min"]
+    return (f"{r['config']:<28} {b['image'] / 1e6:6.3f} {c['image']:.5f}/{m['image']:.5f}  {b['text'] / 1e6:6.3f} "
+            f"{c['text']:.5f}/{m['text']:.5f}  {r['agreement']:.3f}  {100 * r['zeroshot_mean']:5.1f}  {r['convert_s']:5.0f}")
+
+
+def choose(rows: list[dict]) -> dict | None:
+    ok = [r for r in rows if min(r["cosine_mean"].values()) >= COSINE_BAR and r["agreement"] >= AGREEMENT_BAR]
+    return min(ok, key=lambda r: sum(r["bytes"].values())) if ok else None
+
+
+def main(argv=None) -> int:
+    from mobile_sdk.checkpoint import default_checkpoint
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=Path("runs/coreml_sweep"))
+    ap.add_argument("--n", type=int, default=100, help="test samples per task")
+    ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS))
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    checkpoint = args.checkpoint or default_checkpoint()
+    print(f"checkpoint {checkpoint}; test split, {args.n} per task; interpreter with fp16 compute")
+    print(f"{'config':<28} {'img MB':>6} {'img cos mean/min':<17}  {'txt MB':>6} {'txt cos mean/min':<17}  agree  zs%    conv s")
+    rows = sweep(checkpoint, args.out, args.configs.split(","), args.n)
+    best = choose(rows)
+    print(f"smallest with cosine mean >= {COSINE_BAR} and agreement >= {AGREEMENT_BAR}: "
+          f"{best['config'] if best else 'none'}")
+    if args.json:
+        args.json.write_text(json.dumps({"checkpoint": str(checkpoint), "n": args.n, "rows": rows,
+                                         "chosen": best and best["config"]}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
