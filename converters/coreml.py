@@ -332,6 +332,7 @@ def convert(model, tower: str, example: torch.Tensor, config: CoreMLConfig, out_
     with atomic_output(json_path) as tmp_json, atomic_output(path) as tmp_pkg:
         try:
             ml.save(str(tmp_pkg))
+            make_reproducible(tmp_pkg)
         except Exception as e:
             raise ConversionError(f"Core ML save step of the {tower} tower ({config.precision}) failed: "
                                   f"{type(e).__name__}: {e}") from e
@@ -343,6 +344,29 @@ def convert(model, tower: str, example: torch.Tensor, config: CoreMLConfig, out_
         artifact.extra["convert_s"] = round(time.perf_counter() - t0, 2)
         tmp_json.write_text(json.dumps(artifact.to_dict(), indent=2) + "\n")
     return artifact
+
+
+def make_reproducible(package: Path) -> None:
+    """Same model -> same package bytes. `MLModel.save` gives the package's two items random UUIDs
+    (Manifest.json), serializes the spec's metadata map in hash order and stamps the conversion
+    date; here the identifiers become name-based UUIDs, the spec is re-serialized deterministically
+    and the date is dropped. The weights (weight.bin) are already deterministic."""
+    import uuid
+
+    from coremltools.proto import Model_pb2
+
+    mlmodel = package / "Data" / "com.apple.CoreML" / "model.mlmodel"
+    spec = Model_pb2.Model()
+    spec.ParseFromString(mlmodel.read_bytes())
+    spec.description.metadata.userDefined.pop("com.github.apple.coremltools.conversion_date", None)
+    mlmodel.write_bytes(spec.SerializeToString(deterministic=True))
+    manifest_path = package / "Manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    ids = {old: str(uuid.uuid5(uuid.NAMESPACE_URL, f"mobile-sdk/{entry['path']}"))
+           for old, entry in manifest["itemInfoEntries"].items()}
+    manifest["itemInfoEntries"] = dict(sorted((ids[k], v) for k, v in manifest["itemInfoEntries"].items()))
+    manifest["rootModelIdentifier"] = ids[manifest["rootModelIdentifier"]]
+    manifest_path.write_text(json.dumps(manifest, indent=4) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------

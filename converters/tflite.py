@@ -210,6 +210,12 @@ def _run_onnx2tf(onnx_path: Path, work: Path, tower: str, sample: list[torch.Ten
     copy = work / "onnx2tf_input.onnx"
     shutil.copyfile(onnx_path, copy)
     out = work / "saved_model"
+    # onnx2tf builds a tf_keras model, whose layer names ("model_83/tf.strided_slice_1/...") come
+    # from process-wide counters and end up as tensor names in the .tflite: reset them so the
+    # same graph gives the same bytes however many conversions ran before in this process.
+    import tf_keras
+
+    tf_keras.backend.clear_session()
     cwd = os.getcwd()
     os.chdir(work)
     try:
@@ -744,7 +750,7 @@ class TFLiteRunner:
         _tf_env()
         from ai_edge_litert.interpreter import Interpreter
 
-        path = Path(path)
+        path = self.path = Path(path)
         if not path.is_file():
             raise ConversionError(f"TFLite model not found: {path}")
         try:
@@ -785,7 +791,12 @@ class TFLiteRunner:
             info = np.iinfo(dtype)
             x = np.clip(np.round(x.astype(np.float32) / scale) + zp, info.min, info.max)
         self.interpreter.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=dtype))
-        self.interpreter.invoke()
+        try:
+            self.interpreter.invoke()
+        except RuntimeError as e:  # a kernel refused, e.g. an int8 DIV whose divisor quantized to zero
+            raise ConversionError(f"LiteRT could not run {self.path.name}: {e}. The artifact is unusable on these "
+                                  f"inputs; check its calibration data (`mobile-sdk parity` localizes the layer) "
+                                  f"or choose another precision") from e
         y = self.interpreter.get_tensor(self._out["index"])
         scale, zp = self._out["quantization"]
         if np.dtype(self._out["dtype"]).kind in "iu" and scale:

@@ -277,6 +277,25 @@ def test_conversion_is_quiet_by_default_and_shows_coremltools_progress_at_debug(
 
 
 @pytest.mark.slow
+def test_same_model_gives_the_same_package_bytes(tmp_path):
+    """ml.save alone gives random item UUIDs and a hash-ordered metadata map: two conversions of
+    one model would differ. After make_reproducible they are byte-identical and still load."""
+    import coremltools as ct
+
+    from mobile_sdk.manifest import sha256_file
+
+    tiny = SimpleNamespace(text=TinyText())
+    a = convert(tiny, "text", IDS, CoreMLConfig("pal4"), tmp_path / "a")
+    b = convert(tiny, "text", IDS, CoreMLConfig("pal4"), tmp_path / "b")
+    assert sha256_file(a.path) == sha256_file(b.path)
+    manifest = json.loads((a.path / "Manifest.json").read_text())
+    assert manifest["rootModelIdentifier"] in manifest["itemInfoEntries"]
+    spec = ct.models.MLModel(str(a.path), skip_model_load=True).get_spec()
+    assert "com.github.apple.coremltools.conversion_date" not in spec.description.metadata.userDefined
+    assert spec.description.metadata.userDefined["com.github.apple.coremltools.version"]
+
+
+@pytest.mark.slow
 def test_grouped_lut_decoding_matches_coremltools(tmp_path):
     """The interpreter's numpy decoding of per-grouped-channel palettes equals coremltools' own."""
     from converters.mil import MilProgram, load_program

@@ -181,6 +181,13 @@ def test_runner_rejects_bad_inputs(converted, data):
         image(np.zeros((1, 64, 64, 3), np.float32))  # NHWC is the artifact's layout, not the caller's
     with pytest.raises(DataError, match="float32"):
         image(np.zeros((1, 3, 64, 64), np.uint8))
+    # a kernel that refuses at run time (LiteRT raises RuntimeError) is a typed, explained error
+    def refuse():
+        raise RuntimeError("tflite/kernels/div.cc:262 data[i] != zero_point was not true.")
+
+    text.interpreter.invoke = refuse
+    with pytest.raises(ConversionError, match=r"LiteRT could not run text_int8.tflite: .*div.cc"):
+        text(ids)
 
 
 @pytest.mark.slow
