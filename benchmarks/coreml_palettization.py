@@ -43,31 +43,21 @@ def _config(spec: str):
     return CoreMLConfig(parts[0], **kw)
 
 
-def _weight_bytes(package: Path) -> int:
-    return sum(p.stat().st_size for p in package.rglob("weight.bin"))
-
-
 def sweep(checkpoint: Path, out: Path, configs: list[str], n: int) -> list[dict]:
-    import torch
-
     from converters import coreml
     from mobile_sdk.checkpoint import load_checkpoint
-    from mobile_sdk.data.calibration import load_calibration
+    from mobile_sdk.export import prepare_inputs
     from mobile_sdk.parity import ParityConfig, check_folder
-    from mobile_sdk.tokenizer import Tokenizer
 
     model, _ = load_checkpoint(checkpoint)
-    cal = load_calibration("calibration_data", model.cfg.vision.image_size, 8)
-    inputs = {"image": torch.from_numpy(cal.images).permute(0, 3, 1, 2).float(),
-              "text": torch.from_numpy(Tokenizer.from_file()(cal.captions[:8]))}
+    inputs = prepare_inputs(model, n=8)  # the verification inputs `mobile-sdk export` would use
     rows = []
     for spec in configs:
         cfg = _config(spec)
         folder = out / spec.replace(":", "_")
         t0 = time.perf_counter()
-        for tower in ("image", "text"):
-            x = inputs[tower]
-            coreml.convert(model, tower, x[:1], cfg, folder / "coreml", [x[i:i + 1] for i in range(1, len(x))])
+        weights = {t: coreml.convert(model, t, inputs.example[t], cfg, folder / "coreml",
+                                     inputs.calibration[t]).extra["weights_bytes"] for t in ("image", "text")}
         seconds = time.perf_counter() - t0
         report = check_folder(folder, checkpoint, ParityConfig(n_test=n, localize="never"))
         arts = {a["tower"]: a for a in report["artifacts"]}
@@ -76,7 +66,7 @@ def sweep(checkpoint: Path, out: Path, configs: list[str], n: int) -> list[dict]
         zs = [v for k, v in acc.items() if k.startswith("zeroshot_")]
         rows.append({
             "config": spec,
-            "bytes": {t: _weight_bytes(Path(folder / "coreml" / f"{t}_{cfg.precision}.mlpackage")) for t in arts},
+            "bytes": weights,
             "cosine_mean": {t: a["test"]["cosine_mean"] for t, a in arts.items()},
             "cosine_min": {t: a["test"]["cosine_min"] for t, a in arts.items()},
             "agreement": tasks["agreement"]["overall"],
