@@ -65,6 +65,11 @@ class VisionConfig(TowerConfig):
     # where things are is read off directly; a class token must first learn to attend to the object,
     # a slow phase of contrastive training that a CPU budget does not get through (docs/teacher.md).
     pool: str = "cls"
+    # eps of the LayerNorm before the blocks. The stem's tokens differ in spread by orders of
+    # magnitude (flat background vs objects); with the usual 1e-5 a flat token is blown up to unit
+    # variance, and in a full-integer int8 graph (one scale per tensor) its few quantization steps
+    # become noise at unit scale. A large eps (1.0) leaves flat tokens small: see converters/tflite.py.
+    ln_pre_eps: float = 1e-5
 
     def __post_init__(self):
         super().__post_init__()
@@ -203,7 +208,7 @@ class ImageEncoder(nn.Module):
         if cfg.pool == "cls":
             self.cls = nn.Parameter(torch.zeros(1, 1, cfg.width))
         self.pos = nn.Parameter(torch.zeros(1, cfg.tokens, cfg.width))
-        self.ln_pre = nn.LayerNorm(cfg.width)
+        self.ln_pre = nn.LayerNorm(cfg.width, eps=cfg.ln_pre_eps)
         self.blocks = _blocks(cfg)
         self.ln_post = nn.LayerNorm(cfg.width)
         readout = cfg.width * (1 if cfg.pool == "cls" else grid * grid)

@@ -35,11 +35,12 @@ def create_model(name_or_config: str | CLIPConfig) -> CLIP:
 
 @register_model
 def teacher() -> CLIPConfig:
-    """~4.2M params: conv stem (32 s1, 64 s2, 128 s2) + ViT 192x4 over 4x4 tokens read out flat,
-    text 192x3. Sized to train on 2 CPU cores while leaving room for a student 4x smaller."""
+    """~5M params: conv stem (32 s1, 64 s2, 64 s1, 128 s2) + ViT 192x4 over 4x4 tokens read out
+    flat, text 192x3; LayerNorm eps 1 before the blocks (full-integer int8, see VisionConfig).
+    Sized for a few hundred thousand samples on 2 CPU cores, leaving room for a student 4x smaller."""
     return CLIPConfig(
-        vision=VisionConfig(width=192, depth=4, heads=3, head_dim=64, mlp_dim=768, stem=(32, 64, 128),
-                            stem_strides=(1, 2, 2), patch_size=16, pool="tokens"),
+        vision=VisionConfig(width=192, depth=4, heads=3, head_dim=64, mlp_dim=768, stem=(32, 64, 64, 128),
+                            stem_strides=(1, 2, 1, 2), patch_size=16, pool="tokens", ln_pre_eps=1.0),
         text=TextConfig(width=192, depth=3, heads=3, head_dim=64, mlp_dim=768, pool="tokens"),
         embed_dim=192,
     )
@@ -47,11 +48,12 @@ def teacher() -> CLIPConfig:
 
 @register_model
 def student() -> CLIPConfig:
-    """~1.4M params: conv stem (16 s1, 32 s2, 64 s2) + ViT 128x3 over 4x4 tokens read out flat,
-    text 128x2; the distillation target of `teacher`, pruned to under 1/4 of its size."""
+    """~1.4M params: conv stem (16 s1, 32 s2, 32 s1, 64 s2) + ViT 128x3 over 4x4 tokens read out
+    flat, text 128x2, LayerNorm eps 1 before the blocks; the distillation target of `teacher`,
+    pruned to under 1/4 of its size."""
     return CLIPConfig(
-        vision=VisionConfig(width=128, depth=3, heads=4, head_dim=32, mlp_dim=512, stem=(16, 32, 64),
-                            stem_strides=(1, 2, 2), patch_size=16, pool="tokens"),
+        vision=VisionConfig(width=128, depth=3, heads=4, head_dim=32, mlp_dim=512, stem=(16, 32, 32, 64),
+                            stem_strides=(1, 2, 1, 2), patch_size=16, pool="tokens", ln_pre_eps=1.0),
         text=TextConfig(width=128, depth=2, heads=4, head_dim=32, mlp_dim=512, pool="tokens"),
         embed_dim=128,
     )
