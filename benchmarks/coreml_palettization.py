@@ -69,7 +69,7 @@ def sweep(checkpoint: Path, out: Path, configs: list[str], n: int) -> list[dict]
             "bytes": weights,
             "cosine_mean": {t: a["test"]["cosine_mean"] for t, a in arts.items()},
             "cosine_min": {t: a["test"]["cosine_min"] for t, a in arts.items()},
-            "agreement": tasks["agreement"]["overall"],
+            "agreement": tasks["agreement"]["zeroshot"],
             "zeroshot_mean": sum(zs) / len(zs),
             "convert_s": round(seconds, 1),
         })

@@ -12,7 +12,8 @@ T_BUDGET=${2:-250}
 C_BUDGET=${3:-140}
 DEVICE=${DEVICE:-cuda}
 export PYTHONUNBUFFERED=1 PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
-MS="python3 -m mobile_sdk.cli"
+PY=${PYTHON:-python3}  # the interpreter that has the project's dependencies
+MS="$PY -m mobile_sdk.cli"
 RUNS=${RUNS:-runs/gpu}
 ASSETS=${ASSETS:-mobile_sdk/assets}  # where the shipped checkpoints go (as on the CPU route)
 mkdir -p "$OUT" "$RUNS"
@@ -23,12 +24,12 @@ MODEL=${MODEL:-teacher}
 STUDENT=${STUDENT:-student}
 MIN_STEPS=${MIN_STEPS:-100}  # smaller only for a smoke run
 step() { echo "[$(date +%T)] $*"; }
-round100() { python3 -c "import sys; n, lo = float(sys.argv[1]), int(sys.argv[2]); print(max(lo, int(n / 100) * 100))" "$1" "$2"; }
+round100() { $PY -c "import sys; n, lo = float(sys.argv[1]), int(sys.argv[2]); print(max(lo, int(n / 100) * 100))" "$1" "$2"; }
 
-python3 -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0))"
+$PY -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0))"
 step "loader throughput ($W workers per run)"
-RATE=$(python3 scripts/loader_rate.py --workers "$W" --batch-size $BS --seconds 12 --pairs 0.3)
-T_STEPS=$(round100 "$(python3 -c "print($RATE * $T_BUDGET / $BS)")" 100)
+RATE=$($PY scripts/loader_rate.py --workers "$W" --batch-size $BS --seconds 12 --pairs 0.3)
+T_STEPS=$(round100 "$($PY -c "print($RATE * $T_BUDGET / $BS)")" 100)
 step "rate $RATE samples/s per run -> teacher steps $T_STEPS"
 
 COMMON="--model $MODEL --steps $T_STEPS --batch-size $BS --lr 1e-3 --seed 0 --workers $W --eval-every $T_STEPS
@@ -42,7 +43,7 @@ B=$!
 wait $A || { tail -30 "$RUNS/teacher_a.log"; exit 1; }
 wait $B || { tail -30 "$RUNS/teacher_b.log"; exit 1; }
 step "teachers done"
-BEST=$(python3 - "$RUNS" <<'PY'
+BEST=$($PY - "$RUNS" <<'PY'
 import json, sys
 from pathlib import Path
 best = None
@@ -62,9 +63,9 @@ $MS eval --checkpoint "$ASSETS/teacher.safetensors" --device $DEVICE --json "$RU
 tar czf "$OUT/logs.tar.gz" "$RUNS"/*.log "$RUNS"/*.json "$RUNS"/teacher_*/train_log.jsonl
 
 CW=$(( NCPU > 2 ? NCPU - 2 : 1 ))
-CRATE=$(python3 -c "print($RATE * $CW / $W)")
-D_STEPS=$(round100 "$(python3 -c "print(0.8 * $CRATE * $C_BUDGET / $BS)")" $MIN_STEPS)
-F_STEPS=$(round100 "$(python3 -c "print(0.1 * $CRATE * $C_BUDGET / $BS)")" $MIN_STEPS)
+CRATE=$($PY -c "print($RATE * $CW / $W)")
+D_STEPS=$(round100 "$($PY -c "print(0.8 * $CRATE * $C_BUDGET / $BS)")" $MIN_STEPS)
+F_STEPS=$(round100 "$($PY -c "print(0.1 * $CRATE * $C_BUDGET / $BS)")" $MIN_STEPS)
 CARGS="--teacher $ASSETS/teacher.safetensors --student $STUDENT --out $RUNS/compress --distill-steps $D_STEPS --finetune-steps $F_STEPS
  --batch-size $BS --lr 1e-3 --seed 0 --workers $CW --device $DEVICE --no-progress"
 echo "+ mobile-sdk compress $CARGS" | tr -s ' \n' ' '; echo

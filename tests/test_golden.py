@@ -83,9 +83,7 @@ def test_artifact_results_agree_with_eager(golden):
     for name, r in golden["results"].items():
         got = np.array(r["image_embeddings"])
         cos = (got * eager).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(eager, axis=1)
-        # tflite/int8 (full-integer): the known image-tower regression of issue #6 (ln_pre; the shipped
-        # student: cosine ~0.98 mean, ~0.8 at worst).
-        assert cos.min() > (0.80 if name == "tflite/int8" else 0.97), (name, cos)
+        assert cos.min() > 0.97, (name, cos)
 
 
 def test_manifest_validation_refuses_bad_input(manifest, tmp_path):

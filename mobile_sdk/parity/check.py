@@ -222,9 +222,9 @@ def _judge(res: ArtifactResult) -> None:
     if "error" in res.tasks:
         res.reasons.append(f"tasks: {res.tasks['error']}")
     elif res.tasks:
-        overall = res.tasks["agreement"]["overall"]
-        if overall < tol["agreement"]:
-            res.reasons.append(f"tasks: zero-shot/retrieval top-1 agreement {overall:.4f} < {tol['agreement']}")
+        zs = res.tasks["agreement"].get("zeroshot")
+        if zs is not None and zs < tol["agreement"]:
+            res.reasons.append(f"tasks: zero-shot top-1 agreement {zs:.4f} < {tol['agreement']}")
     if not res.calibration and not res.test:
         res.reasons.append("no output could be computed")
     res.status = "fail" if res.reasons else "pass"

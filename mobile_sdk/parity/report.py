@@ -32,7 +32,8 @@ def summary_rows(report: dict) -> list[list[str]]:
             a["platform"], a["tower"], a["precision"], f"{a['bytes'] / 1e6:.2f} MB", a["status"].upper(),
             _fmt(a["test"].get("cosine_mean")), _fmt(a["test"].get("cosine_min")), _fmt(a["test"].get("sqnr_db"), 1),
             _fmt(a["calibration"].get("cosine_mean")),
-            f"{100 * ag['overall']:.1f}%" if "overall" in ag else "-",
+            f"{100 * ag['zeroshot']:.1f}%" if "zeroshot" in ag else "-",
+            f"{100 * ag['retrieval']:.1f}%" if "retrieval" in ag else "-",
             _loc_cell(loc),
         ])
     return rows
@@ -48,7 +49,7 @@ def _loc_cell(loc: dict) -> str:
 
 
 HEADER = ["platform", "tower", "precision", "size", "status", "test cos mean", "test cos min", "test SQNR dB",
-          "calib cos mean", "top-1 agreement", "first divergent layer"]
+          "calib cos mean", "zero-shot agreement", "retrieval agreement", "first divergent layer"]
 
 
 def render_markdown(report: dict) -> str:

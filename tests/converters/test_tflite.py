@@ -87,14 +87,6 @@ def _cosines(model, tower, path, inputs):
     return (ref * out).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(out, axis=1)
 
 
-# KNOWN REGRESSION (issue #6): the full-integer image tower of the token-readout models loses
-# accuracy at ln_pre (shipped student: per-layer SQNR ~8 dB there, test cosine ~0.98 / min 0.92
-# instead of >= 0.99 / 0.97; the teacher: ~2 dB, 0.94). The CPU variant (int8_cpu, float islands) is
-# at 0.998. Until that is fixed this artifact is held to a lower floor, and the tests say so (xfail)
-# instead of passing silently.
-FULL_INT8_IMAGE_FLOOR = (0.95, 0.80)
-
-
 @pytest.mark.slow
 @needs_onnx2tf
 @pytest.mark.parametrize("tower", ["image", "text"])
@@ -109,9 +101,6 @@ def test_convert_run_and_match(model, data, converted, tower, precision, mean_mi
     art = arts[precision]
     assert art.path == out_dir / f"{tower}_{precision}.tflite" and art.path.with_suffix(".json").is_file()
     cos = _cosines(model, tower, art.path, data[tower][1])
-    if (tower, precision) == ("image", "int8") and not (cos.mean() >= mean_min and cos.min() >= row_min):
-        assert cos.mean() >= FULL_INT8_IMAGE_FLOOR[0] and cos.min() >= FULL_INT8_IMAGE_FLOOR[1], (cos.mean(), cos.min())
-        pytest.xfail(f"known regression (issue #6): full-integer image cosine {cos.mean():.4f} / {cos.min():.4f}")
     assert cos.mean() >= mean_min and cos.min() >= row_min, (cos.mean(), cos.min())
     assert art.extra["flex_or_custom_ops"] == [] and art.extra["ops"]
     assert not list(out_dir.glob(".*")) and not list(out_dir.glob("*.npy"))  # no temp leftovers
@@ -450,11 +439,6 @@ def test_intermediates_of_int8_models(model, data, converted, layer_refs, tower,
     curve = compare_layers(layer_refs(tower), got, 15.0)
     sqnr = {c["layer"]: c["sqnr_db"] for c in curve["layers"]}
     assert len(sqnr) == len(got) and all(np.isfinite(v) for v in sqnr.values()), sqnr
-    if (tower, precision) == ("image", "int8") and not min(sqnr.values()) > 15.0:
-        # the localization names the regression: everything is fine up to ln_pre, which drops under
-        # 15 dB (student: 8 dB; teacher: 2 dB) and takes the blocks after it down with it
-        assert curve["first_divergent_layer"] == "ln_pre", curve
-        pytest.xfail(f"known regression (issue #6): full-integer image per-layer SQNR {sqnr}")
     assert all(v > 5.0 for v in sqnr.values()), sqnr
     # int8 keeps the residual stream far above noise (measured 21-31 dB); the float reference would not
     assert min(sqnr[f"blocks.{i}"] for i in range(len(_tower(model, tower).blocks))) > 15.0, sqnr

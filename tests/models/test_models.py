@@ -91,6 +91,27 @@ def test_vision_readout_and_stem_options():
     assert m.visual.stem[0].stride == (1, 1) and m.visual.patch.kernel_size == (8, 8)
 
 
+def test_ln_pre_eps_keeps_flat_tokens_small():
+    """`ln_pre_eps` reaches the LayerNorm before the blocks; a config without it (checkpoints from
+    before the field) means the usual 1e-5; with eps 1 a near-constant token is not scaled up to unit
+    variance (what a full-integer int8 graph cannot represent), an object-like token still is."""
+    base = model_config("tiny")
+    assert base.vision.ln_pre_eps == 1e-5
+    old = base.to_dict()
+    del old["vision"]["ln_pre_eps"]
+    assert CLIPConfig.from_dict(old) == base
+    assert model_config("teacher").vision.ln_pre_eps == model_config("student").vision.ln_pre_eps == 1.0
+    m = create_model(dataclasses.replace(base, vision=dataclasses.replace(base.vision, ln_pre_eps=1.0)))
+    ln = m.visual.ln_pre
+    assert ln.eps == 1.0 and create_model(base).visual.ln_pre.eps == 1e-5
+    torch.manual_seed(0)
+    flat, obj = 0.1 * torch.randn(1, 1, ln.normalized_shape[0]), 10.0 * torch.randn(1, 1, ln.normalized_shape[0])
+    with torch.no_grad():
+        ln.weight.fill_(1.0), ln.bias.zero_()
+        assert ln(flat).std() < 0.15 and ln(obj).std() > 0.9
+        assert torch.nn.functional.layer_norm(flat, ln.normalized_shape, eps=1e-5).std() > 0.9
+
+
 def test_text_token_readout():
     with pytest.raises(ValueError, match="text pool must be one of"):
         TextConfig(width=8, depth=1, heads=1, head_dim=8, mlp_dim=8, pool="cls")

@@ -61,3 +61,18 @@ def test_layer_paths_follow_the_towers():
     m = create_model("student")
     assert layer_paths(m.visual) == ["ln_pre"] + [f"blocks.{i}" for i in range(3)] + ["ln_post"]
     assert layer_paths(m.text) == [f"blocks.{i}" for i in range(2)] + ["ln_final"]
+
+
+def test_agreement_pools_zero_shot_and_retrieval_separately():
+    from mobile_sdk.evaluate import agreement
+
+    ref = {"zeroshot_color": np.array([0, 1, 2, 3]), "zeroshot_shape": np.array([0, 0, 0, 0]),
+           "retrieval_i2t": np.array([0, 0])}
+    got = {"zeroshot_color": np.array([0, 1, 2, 3]), "zeroshot_shape": np.array([0, 0, 1, 1]),
+           "retrieval_i2t": np.array([1, 1])}
+    a = agreement(ref, got)
+    assert a["zeroshot_color"] == 1.0 and a["zeroshot_shape"] == 0.5 and a["retrieval_i2t"] == 0.0
+    assert a["zeroshot"] == 6 / 8  # pooled over samples, the parity bar
+    assert a["retrieval"] == 0.0
+    assert a["overall"] == 6 / 10
+    assert "retrieval" not in agreement({"zeroshot_size": np.array([1])}, {"zeroshot_size": np.array([1])})

@@ -2,11 +2,12 @@
 runtime against the eager model, compared with the committed baseline (tests/parity/baseline.json).
 
 Fails the build when an artifact disappears, produces NaN/Inf, falls under its precision's cosine
-bar, or regresses against the baseline (cosine mean by > 0.002, cosine min by > 0.01, top-1
-agreement by > 0.08). The absolute top-1 agreement bars are not asserted here: with the current
-shipped student they fail for most quantized artifacts (near-tied decisions on shape and
-retrieval, where the model itself is unsure; see docs/student.md), which
-`mobile-sdk parity` reports. Refresh the baseline after an intended change with
+bar, or regresses against the baseline (cosine mean by > 0.002, cosine min by > 0.01, zero-shot
+top-1 agreement by > 0.08). The absolute agreement bars are not asserted here: on 30 samples per
+task one flip moves agreement by 0.7 points, more than the gap between the bars and the measured
+figures; `make demo` (100 per task) measures them: Core ML and ExecuTorch pass, LiteRT int8 is under
+its 98% (issue #6; docs/student.md).
+Refresh the baseline after an intended change with
 `UPDATE_PARITY_BASELINE=1 pytest tests/parity/test_shipped_parity.py`.
 """
 
@@ -21,10 +22,6 @@ from mobile_sdk.export import export
 from mobile_sdk.parity import ParityConfig, check_folder
 
 BASELINE = Path(__file__).parent / "baseline.json"
-# KNOWN REGRESSION (issue #6): the full-integer image tower of the token-readout models falls under
-# the int8 bar (shipped student: cosine ~0.98 test / 0.985 calibration; the teacher: ~0.94), because
-# `ln_pre` normalizes tokens whose variances span 3-4 orders of magnitude (converters/tflite.py).
-REGRESSED, REGRESSED_FLOOR = "tflite/image_int8.tflite", 0.95
 N_TEST = 30
 
 
@@ -40,7 +37,7 @@ def report(tmp_path_factory):
 def _figures(report) -> dict:
     return {a["file"]: {"cosine_mean": a["test"]["cosine_mean"], "cosine_min": a["test"]["cosine_min"],
                         "calib_cosine_mean": a["calibration"]["cosine_mean"],
-                        "agreement": a["tasks"]["agreement"]["overall"]} for a in report["artifacts"]}
+                        "agreement": a["tasks"]["agreement"]["zeroshot"]} for a in report["artifacts"]}
 
 
 @pytest.mark.slow
@@ -53,8 +50,7 @@ def test_shipped_artifacts_match_baseline(report):
     for a in report["artifacts"]:
         assert a["status"] != "skipped", a
         assert not a["test"]["nonfinite"] and not a["calibration"]["nonfinite"], a["file"]
-        bar = REGRESSED_FLOOR if a["file"] == REGRESSED else a["tolerance"]["cosine_mean"]
-        assert a["test"]["cosine_mean"] >= bar, (a["file"], a["test"])
+        assert a["test"]["cosine_mean"] >= a["tolerance"]["cosine_mean"], (a["file"], a["test"])
     for f, g in got.items():
         b = base[f]
         assert g["cosine_mean"] >= b["cosine_mean"] - 0.002, (f, g, b)
@@ -69,6 +65,4 @@ def test_fp_level_figures_are_exact_where_they_should_be(report):
     that does not depend on the baseline."""
     for a in report["artifacts"]:
         floor = {"coreml": 0.999, "executorch": 0.995, "tflite": 0.99}[a["platform"]]
-        if a["file"] == REGRESSED:
-            floor = REGRESSED_FLOOR
         assert a["calibration"]["cosine_mean"] >= floor, (a["file"], a["calibration"])
