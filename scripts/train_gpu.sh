@@ -29,7 +29,7 @@ round100() { $PY -c "import sys; n, lo = float(sys.argv[1]), int(sys.argv[2]); p
 $PY -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0))"
 step "loader throughput ($W workers per run)"
 RATE=$($PY scripts/loader_rate.py --workers "$W" --batch-size $BS --seconds 12 --pairs 0.3)
-T_STEPS=$(round100 "$($PY -c "print($RATE * $T_BUDGET / $BS)")" 100)
+T_STEPS=$(round100 "$($PY -c "print($RATE * $T_BUDGET / $BS)")" $MIN_STEPS)
 step "rate $RATE samples/s per run -> teacher steps $T_STEPS"
 
 COMMON="--model $MODEL --steps $T_STEPS --batch-size $BS --lr 1e-3 --seed 0 --workers $W --eval-every $T_STEPS
