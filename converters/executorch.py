@@ -28,7 +28,11 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "executorch"
 PRECISIONS = ("fp32", "int8", "int8_dynamic")
-DEFAULT_PRECISION = "int8"  # static int8 passes parity on both towers (tests/converters/test_executorch.py)
+# Issue #5: the default is the most accurate int8 variant that passes parity. On the shipped student
+# (make demo, 100 test samples per task) both pass; int8_dynamic is the more accurate: cosine
+# 0.99999 / 0.99998 (image / text) vs static 0.99994 / 0.99975, zero-shot agreement 99.6% both,
+# latency 0.34 vs 0.36 ms (image, 2 threads).
+DEFAULT_PRECISION = "int8_dynamic"
 
 
 @dataclass(frozen=True)

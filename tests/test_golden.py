@@ -36,7 +36,7 @@ def test_fixture_is_complete(manifest, golden):
         manifest["model"]["tokenizer"]["vocab_sha256"], REFRESH
     modes = {im["mode"] for im in golden["images"]}
     assert {"RGB", "RGBA", "L", "P", "I;16"} <= modes
-    assert {"eager", "executorch/int8", "tflite/int8_cpu", "tflite/int8"} <= set(golden["results"])
+    assert {"eager", "executorch/int8_dynamic", "tflite/int8_cpu", "tflite/int8"} <= set(golden["results"])
 
 
 def test_pixels_reproduce_exactly(golden, manifest):
