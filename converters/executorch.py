@@ -1,9 +1,10 @@
 """ExecuTorch + XNNPACK: one tower -> one `.pte` (fp32, int8 static or int8 dynamic), a runner on
 `executorch.runtime`, and a delegation report (delegated vs portable nodes, ops left out).
 
-Precisions: `fp32`; `int8` (the default: static PT2E, per-channel int8 weights, activation scales
-calibrated on calibration_data/; Linear and Conv2d layers run in int8, the ops between them in
-fp32 inside the same delegate); `int8_dynamic` (Linear only, activation scales at run time).
+Precisions: `fp32`; `int8` (static PT2E, per-channel int8 weights, activation scales calibrated on
+calibration_data/; Linear and Conv2d layers run in int8, the ops between them in fp32 inside the
+same delegate); `int8_dynamic` (the default: Linear only, per-channel int8 weights, activation
+scales at run time; the image tower's conv stem stays fp32).
 `converters/rewrites.py` moves LayerNorm, the L2-norm sum and the class-token expand into the
 delegate, so only the text embedding lookup stays on portable kernels.
 
@@ -37,7 +38,7 @@ DEFAULT_PRECISION = "int8_dynamic"
 
 @dataclass(frozen=True)
 class ExecuTorchConfig:
-    precision: str = "int8"  # fp32 | int8 (static, PT2E, per-channel weights) | int8_dynamic
+    precision: str = DEFAULT_PRECISION  # fp32 | int8 (static, PT2E, per-channel weights) | int8_dynamic
     rewrite: bool = True  # apply converters.rewrites.for_xnnpack (LayerNorm, L2 norm, cls expand)
     # Also write debug/{tower}_{precision}.pte: the same program with each layer's output tapped as
     # an extra output, made from the same (quantized) module, for the parity checker's localization.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Train the teacher (two recipes side by side on one GPU), keep the better one on the validation
 # split, compress it into the student, evaluate all on the test split: the whole model pipeline in
-# one CUDA session sized to a time budget. Writes under OUT: teacher.safetensors, student.safetensors
+# one CUDA session sized to a time budget. RUNS (default runs/gpu) must be new or empty. The teacher
+# is packed into ASSETS before compression (compress records that path); if compression then
+# fails, ASSETS holds a new teacher beside the old student (git checkout restores it).
+# Writes under OUT: teacher.safetensors, student.safetensors
 # (fp16, as shipped; also written to mobile_sdk/assets/) and logs.tar.gz (train logs, evals, the compress report). The step counts it
 # chose are printed, as the exact `mobile-sdk` commands that reproduce each stage.
 #
@@ -11,12 +14,21 @@ OUT=${1:?usage: scripts/train_gpu.sh OUT [TEACHER_SECONDS] [COMPRESS_SECONDS]}
 T_BUDGET=${2:-250}
 C_BUDGET=${3:-140}
 DEVICE=${DEVICE:-cuda}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+cd "$(dirname "$0")/.."  # the repository root: scripts/, mobile_sdk/ and the default RUNS / ASSETS
 export PYTHONUNBUFFERED=1 PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 PY=${PYTHON:-python3}  # the interpreter that has the project's dependencies
 MS="$PY -m mobile_sdk.cli"
 RUNS=${RUNS:-runs/gpu}
 ASSETS=${ASSETS:-mobile_sdk/assets}  # where the shipped checkpoints go (as on the CPU route)
-mkdir -p "$OUT" "$RUNS"
+if [ -d "$RUNS" ] && [ -n "$(ls -A "$RUNS")" ]; then
+    # compress would resume stages distilled from an earlier teacher, train would append to old logs
+    echo "train_gpu.sh: $RUNS is not empty; move it away or set RUNS to a new folder" >&2
+    exit 2
+fi
+mkdir -p "$RUNS"
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT  # a failed run takes its sibling down with it
 NCPU=$(nproc)
 W=$(( NCPU > 4 ? (NCPU - 2) / 2 : 1 ))
 BS=${BS:-256}

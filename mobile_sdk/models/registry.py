@@ -48,7 +48,7 @@ def teacher() -> CLIPConfig:
 
 @register_model
 def student() -> CLIPConfig:
-    """~1.4M params: conv stem (16 s1, 32 s2, 32 s1, 64 s2) + ViT 128x3 over 4x4 tokens read out
+    """~1.8M params: conv stem (16 s1, 32 s2, 32 s1, 64 s2) + ViT 128x3 over 4x4 tokens read out
     flat, text 128x2, LayerNorm eps 1 before the blocks; the distillation target of `teacher`,
     pruned to under 1/4 of its size."""
     return CLIPConfig(

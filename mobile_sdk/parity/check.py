@@ -223,7 +223,9 @@ def _judge(res: ArtifactResult) -> None:
         res.reasons.append(f"tasks: {res.tasks['error']}")
     elif res.tasks:
         zs = res.tasks["agreement"].get("zeroshot")
-        if zs is not None and zs < tol["agreement"]:
+        if zs is None:
+            res.reasons.append("tasks: no zero-shot task was scored, so the agreement bar cannot be checked")
+        elif zs < tol["agreement"]:
             res.reasons.append(f"tasks: zero-shot top-1 agreement {zs:.4f} < {tol['agreement']}")
     if not res.calibration and not res.test:
         res.reasons.append("no output could be computed")

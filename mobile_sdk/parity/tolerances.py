@@ -18,7 +18,7 @@ from ..errors import ConfigError
 class Tolerance:
     cosine_mean: float  # mean over rows of cos(reference, artifact), at least
     cosine_min: float  # worst row, at least
-    agreement: float  # zero-shot top-1 agreement with the reference over all task samples, at least
+    agreement: float  # zero-shot top-1 agreement with the reference over the zero-shot samples, at least
     layer_sqnr_db: float  # localization: the first layer whose SQNR drops below this is named
 
 

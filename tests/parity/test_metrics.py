@@ -76,3 +76,22 @@ def test_agreement_pools_zero_shot_and_retrieval_separately():
     assert a["retrieval"] == 0.0
     assert a["overall"] == 6 / 10
     assert "retrieval" not in agreement({"zeroshot_size": np.array([1])}, {"zeroshot_size": np.array([1])})
+
+
+def test_judge_gates_on_zero_shot_agreement_only():
+    from mobile_sdk.parity.check import ArtifactResult, _judge
+    from mobile_sdk.parity.tolerances import as_dict
+
+    def judged(agreement):
+        res = ArtifactResult("tflite", "image", "int8", "tflite/image_int8.tflite", 1)
+        res.tolerance = as_dict(DEFAULT_TOLERANCES["int8"])  # agreement bar 0.98
+        res.test = {"nonfinite": 0, "cosine_mean": 0.999, "cosine_min": 0.99}
+        res.tasks = {"agreement": agreement}
+        _judge(res)
+        return res
+
+    assert judged({"zeroshot": 0.99, "retrieval": 0.50}).status == "pass"  # retrieval flips are reported, not gated
+    bad = judged({"zeroshot": 0.97, "retrieval": 1.0})
+    assert bad.status == "fail" and bad.reasons == ["tasks: zero-shot top-1 agreement 0.9700 < 0.98"]
+    none = judged({"retrieval": 1.0})
+    assert none.status == "fail" and "no zero-shot task" in none.reasons[0]

@@ -10,8 +10,8 @@ import org.pytorch.executorch.Module;
 import org.pytorch.executorch.Tensor;
 
 /**
- * ExecuTorch (.pte, XNNPACK delegate) for both towers of one precision (the manifest's default:
- * "int8" (static) when exported, else the first with both towers, e.g. "int8_dynamic"). The programs take exactly the model's raw
+ * ExecuTorch (.pte, XNNPACK delegate) for both towers of one precision (by default the SDK's
+ * "int8_dynamic", then static "int8"; see Manifest.defaultPrecision). The programs take exactly the model's raw
  * inputs: float32 NCHW pixels and int32 token ids, and return float32 embeddings.
  */
 public final class ExecuTorchBackend implements Backend {

@@ -329,7 +329,8 @@ public final class Manifest {
     /**
      * The precision an app uses by default on {@code platform}: for TFLite the CPU int8 variant,
      * found by the manifest's {@code variant} text ("... (Android default)"), then "int8_cpu";
-     * for ExecuTorch "int8" (static, XNNPACK); else the first precision with both towers.
+     * for ExecuTorch the SDK's default "int8_dynamic", then "int8" (static); else the first precision
+     * with both towers.
      *
      * @throws SdkException (MODEL_FILE) when the platform has no complete image + text pair
      */
@@ -349,6 +350,9 @@ public final class Manifest {
             if (ps.contains("int8_cpu")) {
                 return "int8_cpu";
             }
+        }
+        if (platform.equals("executorch") && ps.contains("int8_dynamic")) {
+            return "int8_dynamic";
         }
         if (ps.contains("int8")) {
             return "int8";

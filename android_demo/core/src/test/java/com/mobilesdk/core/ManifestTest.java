@@ -65,9 +65,9 @@ public class ManifestTest {
         if (m.precisions("tflite").contains("int8_cpu")) {
             assertEquals("int8_cpu", p);
         }
-        if (m.precisions("executorch").contains("int8")) {
-            assertEquals("int8", m.defaultPrecision("executorch"));
-        }
+        // make demo exports ExecuTorch's default, int8_dynamic, which the app must pick
+        assertTrue(m.precisions("executorch").contains("int8_dynamic"));
+        assertEquals("int8_dynamic", m.defaultPrecision("executorch"));
     }
 
     @Test
