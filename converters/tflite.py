@@ -22,7 +22,8 @@ relation decisions, and both towers contribute about equally (one quantized towe
 ~98%). Tried on int8_cpu without gain (image tower with the eager text tower: 98.2% zero-shot
 agreement, shape 92%): min/max or a 99.9 percentile instead of 99.99 (worse), and keeping in float
 the stem convolutions, the patch embedding, every ADD, every BATCH_MATMUL, every FULLY_CONNECTED,
-or all convolutions with every ADD/MUL/SUB including the pixel normalization (98.0-98.4%): the loss is in the int8 tensors between the ops, which every variant keeps.
+or all convolutions with every ADD/MUL/SUB including the pixel normalization (98.0-98.4%): the
+loss is in the int8 tensors between the ops, which every variant keeps.
 The image towers read out all their tokens, and the LayerNorm before the blocks (`ln_pre`) sees
 tokens whose variances span 3-4 orders of magnitude (flat background vs an object). With the usual
 eps 1e-5 that broke the full-integer graph: one int8 scale per tensor leaves a background token's

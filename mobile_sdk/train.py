@@ -195,6 +195,18 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: b
             dist.destroy_process_group()
 
 
+def train_loader(cfg: TrainConfig, tokenizer: Tokenizer, start: int = 0, rank: int = 0, world: int = 1,
+                 pin_memory: bool = False) -> torch.utils.data.DataLoader:
+    """The batches (images, token ids, truth) of steps [start, cfg.steps) for one rank, as training
+    draws them (scripts/loader_rate.py times this same loader)."""
+    ds = WorldDataset("train", cfg.image_size, cfg.data_seed, augment=True, hard_negatives=cfg.hard_negatives,
+                      pairs=cfg.pairs, caption_focus=cfg.caption_focus, truth=cfg.positives == "truth")
+    return torch.utils.data.DataLoader(
+        ds, batch_sampler=_Batches(start, cfg.steps, cfg.batch_size, rank, world, cfg.train_samples), collate_fn=_Collate(tokenizer),
+        num_workers=cfg.workers, persistent_workers=False, prefetch_factor=4 if cfg.workers else None,
+        pin_memory=pin_memory)
+
+
 def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Module, Path]:
     torch.manual_seed(cfg.seed)
     tokenizer = Tokenizer.from_file()
@@ -229,12 +241,7 @@ def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Mo
     ddp = net
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    ds = WorldDataset("train", cfg.image_size, cfg.data_seed, augment=True, hard_negatives=cfg.hard_negatives,
-                      pairs=cfg.pairs, caption_focus=cfg.caption_focus, truth=cfg.positives == "truth")
-    loader = torch.utils.data.DataLoader(
-        ds, batch_sampler=_Batches(start, cfg.steps, cfg.batch_size, rank, world, cfg.train_samples), collate_fn=_Collate(tokenizer),
-        num_workers=cfg.workers, persistent_workers=False, prefetch_factor=4 if cfg.workers else None,
-        pin_memory=device.type == "cuda")
+    loader = train_loader(cfg, tokenizer, start, rank, world, pin_memory=device.type == "cuda")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     amp = cfg.amp and device.type == "cuda"

@@ -5,11 +5,8 @@ scripts/train_gpu.sh to size a run to a time budget; prints one number."""
 import argparse
 import time
 
-import torch
-
-from mobile_sdk.data.splits import WorldDataset
 from mobile_sdk.tokenizer import Tokenizer
-from mobile_sdk.train import _Batches, _Collate
+from mobile_sdk.train import TrainConfig, train_loader
 
 
 def main() -> None:
@@ -20,11 +17,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=float, default=0.0)
     ap.add_argument("--hard-negatives", type=int, default=3)
     a = ap.parse_args()
-    ds = WorldDataset("train", augment=True, hard_negatives=a.hard_negatives, pairs=a.pairs, truth=True)
-    loader = torch.utils.data.DataLoader(ds, batch_sampler=_Batches(0, 100_000, a.batch_size, 0, 1),
-                                         collate_fn=_Collate(Tokenizer.from_file()), num_workers=a.workers,
-                                         prefetch_factor=4 if a.workers else None)
-    it = iter(loader)
+    cfg = TrainConfig(steps=100_000, batch_size=a.batch_size, workers=a.workers, pairs=a.pairs,
+                      hard_negatives=a.hard_negatives, positives="truth")
+    it = iter(train_loader(cfg, Tokenizer.from_file()))
     for _ in range(max(1, a.workers)):  # warm-up: every worker has started
         next(it)
     t0, n = time.time(), 0

@@ -36,6 +36,8 @@ MODEL=${MODEL:-teacher}
 STUDENT=${STUDENT:-student}
 MIN_STEPS=${MIN_STEPS:-100}  # smaller only for a smoke run
 step() { echo "[$(date +%T)] $*"; }
+show() { echo "+ mobile-sdk $*" | tr -s ' \n' ' '; echo; }  # the exact command, on one line
+pack_logs() { tar czf "$OUT/logs.tar.gz" "$RUNS"/*.log "$RUNS"/*.json "$RUNS"/teacher_*/train_log.jsonl "$@"; }
 round100() { $PY -c "import sys; n, lo = float(sys.argv[1]), int(sys.argv[2]); print(max(lo, int(n / 100) * 100))" "$1" "$2"; }
 
 $PY -c "import torch, sys; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0))"
@@ -46,8 +48,8 @@ step "rate $RATE samples/s per run -> teacher steps $T_STEPS"
 
 COMMON="--model $MODEL --steps $T_STEPS --batch-size $BS --lr 1e-3 --seed 0 --workers $W --eval-every $T_STEPS
  --save-every $T_STEPS --hard-negatives 3 --positives truth --device $DEVICE --no-progress"
-echo "+ mobile-sdk train $COMMON --out $RUNS/teacher_a" | tr -s ' \n' ' '; echo
-echo "+ mobile-sdk train $COMMON --pairs 0.3 --out $RUNS/teacher_b" | tr -s ' \n' ' '; echo
+show train $COMMON --out "$RUNS/teacher_a"
+show train $COMMON --pairs 0.3 --out "$RUNS/teacher_b"
 $MS train $COMMON --out "$RUNS/teacher_a" > "$RUNS/teacher_a.log" 2>&1 &
 A=$!
 $MS train $COMMON --pairs 0.3 --out "$RUNS/teacher_b" > "$RUNS/teacher_b.log" 2>&1 &
@@ -72,7 +74,7 @@ step "best on validation: teacher_$BEST"
 $MS pack "$RUNS/teacher_$BEST/model.safetensors" "$ASSETS/teacher.safetensors"
 cp "$ASSETS/teacher.safetensors" "$OUT/"
 $MS eval --checkpoint "$ASSETS/teacher.safetensors" --device $DEVICE --json "$RUNS/teacher_eval.json"
-tar czf "$OUT/logs.tar.gz" "$RUNS"/*.log "$RUNS"/*.json "$RUNS"/teacher_*/train_log.jsonl
+pack_logs
 
 CW=$(( NCPU > 2 ? NCPU - 2 : 1 ))
 CRATE=$($PY -c "print($RATE * $CW / $W)")
@@ -80,12 +82,11 @@ D_STEPS=$(round100 "$($PY -c "print(0.8 * $CRATE * $C_BUDGET / $BS)")" $MIN_STEP
 F_STEPS=$(round100 "$($PY -c "print(0.1 * $CRATE * $C_BUDGET / $BS)")" $MIN_STEPS)
 CARGS="--teacher $ASSETS/teacher.safetensors --student $STUDENT --out $RUNS/compress --distill-steps $D_STEPS --finetune-steps $F_STEPS
  --batch-size $BS --lr 1e-3 --seed 0 --workers $CW --device $DEVICE --no-progress"
-echo "+ mobile-sdk compress $CARGS" | tr -s ' \n' ' '; echo
+show compress $CARGS
 $MS compress $CARGS > "$RUNS/compress.log" 2>&1 || { tail -30 "$RUNS/compress.log"; exit 1; }
 tail -12 "$RUNS/compress.log"
 $MS pack "$RUNS/compress/student.safetensors" "$ASSETS/student.safetensors"
 cp "$ASSETS/student.safetensors" "$OUT/"
 $MS eval --checkpoint "$ASSETS/student.safetensors" --device $DEVICE --json "$RUNS/student_eval.json"
-tar czf "$OUT/logs.tar.gz" "$RUNS"/*.log "$RUNS"/*.json "$RUNS"/teacher_*/train_log.jsonl \
-    $(cd "$RUNS" && find compress -maxdepth 2 \( -name '*.json' -o -name '*.jsonl' -o -name '*.md' \) | sed "s|^|$RUNS/|")
+pack_logs $(cd "$RUNS" && find compress -maxdepth 2 \( -name '*.json' -o -name '*.jsonl' -o -name '*.md' \) | sed "s|^|$RUNS/|")
 step "done"
