@@ -308,6 +308,50 @@ def bench_cmd(folder, json_path, threads, no_peers) -> None:
     click.echo(f"wrote {folder / 'bench.json'}, {plot}")
 
 
+@main.command("qat")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Model to fine-tune (default: the shipped student).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Fine-tuned checkpoint (.safetensors); its report goes to OUT with a .json suffix.")
+@click.option("--tower", type=click.Choice(["text"]), default="text", show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=1200, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=256, show_default=True)
+@click.option("--lr", type=float, default=1e-4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--captions", type=click.IntRange(min=2), default=50_000, show_default=True,
+              help="Training captions drawn from the train split.")
+@click.option("--probe-images", type=click.IntRange(min=0), default=2048, show_default=True,
+              help="Train-split images whose scores against the captions the loss also matches (0: cosine only).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@_friendly
+def qat_cmd(checkpoint, out, tower, steps, batch_size, lr, seed, captions, probe_images, no_progress) -> None:
+    """Quantization-aware fine-tune of one tower for full-integer LiteRT (experimental; docs in
+    mobile_sdk/compress/qat.py): its float and simulated-int8 forwards learn to match the original."""
+    from converters.base import atomic_output
+
+    from .checkpoint import default_checkpoint, load_checkpoint, save_checkpoint
+    from .compress.qat import QATConfig, finetune
+    from .train import _progress
+
+    cfg = QATConfig(tower=tower, steps=steps, batch_size=batch_size, lr=lr, seed=seed, captions=captions,
+                    probe_images=probe_images)
+    src = checkpoint or default_checkpoint()
+    model, meta = load_checkpoint(src)
+    model = model.float().eval()
+    bar = _progress(not no_progress, steps, 0)
+    student, report = finetune(model, cfg, progress=lambda step, total, loss: bar.update(step, loss))
+    bar.close()
+    report["source"] = str(src)
+    save_checkpoint(student, out, name=f"{meta.get('name') or 'model'}-qat", info={"qat": {k: report[k] for k in
+                                                                                          ("before", "after", "config")}})
+    with atomic_output(out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    b, a = report["before"], report["after"]
+    click.echo(f"wrote {out}: {tower} tower, float cosine to the original {a['float_cos_mean']:.5f} "
+               f"(min {a['float_cos_min']:.5f}); simulated int8 {b['int8_sim_cos_mean']:.5f} -> "
+               f"{a['int8_sim_cos_mean']:.5f} (min {b['int8_sim_cos_min']:.5f} -> {a['int8_sim_cos_min']:.5f})")
+
+
 @main.command("pack")
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))

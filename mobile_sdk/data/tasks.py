@@ -123,12 +123,30 @@ def _encode_texts(encode_text: TextEncoder, tokenizer, texts: list[str], cache: 
     return np.stack([cache[t] for t in texts])
 
 
+def _unit(encode):
+    """`encode` with its embeddings L2-normalized in float64 (a zero vector stays zero)."""
+    def wrapped(x):
+        e = np.asarray(encode(x), np.float64)
+        if e.size == 0:
+            return e
+        n = np.linalg.norm(e, axis=-1, keepdims=True)
+        return e / np.where(n > 0, n, 1.0)
+    return wrapped
+
+
 def predict(sets: dict, encode_image: ImageEncoder, encode_text: TextEncoder, tokenizer) -> dict[str, np.ndarray]:
     """The index each task's argmax picks, per sample: the class (zero-shot), the caption among
     true + negatives (`retrieval_i2t`), the image among true + negatives (`retrieval_t2i`).
-    Comparing two encoders' predictions gives their top-1 agreement."""
+    Comparing two encoders' predictions gives their top-1 agreement.
+
+    Scores are cosine similarities: both embeddings are L2-normalized here (in float64) before the
+    dot product, as CLIP defines zero-shot scores and as the demo apps and `mobile_sdk.golden`
+    score. The eager towers already return unit vectors, so their predictions do not change; an
+    artifact's output whose norm is off (an int8 L2 normalization rounds the norm by up to ~10%)
+    is scored on its direction, as the apps score it."""
     preds: dict[str, np.ndarray] = {}
     cache: dict = {}
+    encode_image, encode_text = _unit(encode_image), _unit(encode_text)
     for task in ZEROSHOT_TASKS:
         if task not in sets:
             continue
