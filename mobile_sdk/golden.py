@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .data.tasks import unit_rows
+
 GOLDEN_DIR = "golden"
 GOLDEN_FILE = "golden.json"
 TEXTS = (
@@ -76,12 +78,8 @@ def _sha(b: bytes) -> str:
 
 def scores(image_emb: np.ndarray, text_emb: np.ndarray, logit_scale: float) -> np.ndarray:
     """logit_scale * cosine, (n_images, n_texts); embeddings are unit-norm already but are
-    normalized again here exactly as the apps do (float64)."""
-    a = np.asarray(image_emb, np.float64)
-    b = np.asarray(text_emb, np.float64)
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return logit_scale * a @ b.T
+    normalized again here exactly as the apps do (float64; `tasks.unit_rows`)."""
+    return logit_scale * unit_rows(image_emb) @ unit_rows(text_emb).T
 
 
 def ranking(row: np.ndarray) -> list[int]:

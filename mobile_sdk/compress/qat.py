@@ -92,9 +92,7 @@ def _attention(a, x: torch.Tensor, q) -> torch.Tensor:
     qq = q(a._split(q(a.q(x))) * (a.head_dim ** -0.5))
     k, v = a._split(q(a.k(x))), a._split(q(a.v(x)))
     p = _softmax(q(torch.bmm(qq, k.transpose(1, 2))), q)
-    y = q(torch.bmm(p, v))
-    y = y.reshape(b, a.heads, t, a.head_dim).permute(0, 2, 1, 3).reshape(b, t, a.heads * a.head_dim)
-    return q(a.out(y))
+    return q(a.out(a._merge(q(torch.bmm(p, v)), b, t)))
 
 
 def _block(blk, x: torch.Tensor, q) -> torch.Tensor:
@@ -104,6 +102,7 @@ def _block(blk, x: torch.Tensor, q) -> torch.Tensor:
 
 
 def _l2_normalize(x: torch.Tensor, q) -> torch.Tensor:
+    """`models.clip.l2_normalize` as the int8 graph computes it: x * x, SUM, SQRT, reciprocal, MUL."""
     s = q(q(x * x).sum(dim=-1, keepdim=True))
     return q(x * q(1.0 / q(torch.sqrt(s + L2_EPS))))
 
@@ -158,10 +157,12 @@ def finetune(model: CLIP, cfg: QATConfig, progress=None) -> tuple[CLIP, dict]:
     ids = training_captions(cfg.captions + 2048, cfg.seed, model.cfg.text.context_length)
     train_ids, held_out = ids[:cfg.captions], ids[cfg.captions:]
 
+    with torch.no_grad():
+        ref = original(held_out)
+
     @torch.no_grad()
     def measure() -> dict:
         tower.eval()
-        ref = original(held_out)
         cos_f = F.cosine_similarity(tower(held_out), ref).numpy()
         cos_q = F.cosine_similarity(forward_int8(tower, held_out), ref).numpy()
         return {"float_cos_mean": float(cos_f.mean()), "float_cos_min": float(cos_f.min()),

@@ -123,15 +123,18 @@ def _encode_texts(encode_text: TextEncoder, tokenizer, texts: list[str], cache: 
     return np.stack([cache[t] for t in texts])
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row L2-normalized in float64, as the apps' `Scoring.normalize` (a zero row stays zero)."""
+    e = np.asarray(x, np.float64)
+    if e.size == 0:
+        return e
+    n = np.linalg.norm(e, axis=-1, keepdims=True)
+    return e / np.where(n > 0, n, 1.0)
+
+
 def _unit(encode):
-    """`encode` with its embeddings L2-normalized in float64 (a zero vector stays zero)."""
-    def wrapped(x):
-        e = np.asarray(encode(x), np.float64)
-        if e.size == 0:
-            return e
-        n = np.linalg.norm(e, axis=-1, keepdims=True)
-        return e / np.where(n > 0, n, 1.0)
-    return wrapped
+    """`encode` with its embeddings L2-normalized (`unit_rows`)."""
+    return lambda x: unit_rows(encode(x))
 
 
 def predict(sets: dict, encode_image: ImageEncoder, encode_text: TextEncoder, tokenizer) -> dict[str, np.ndarray]:

@@ -145,14 +145,16 @@ class Attention(nn.Module):
         b, t, _ = x.shape  # (B, T, H*D) -> (B*H, T, D)
         return x.reshape(b, t, self.heads, self.head_dim).permute(0, 2, 1, 3).reshape(b * self.heads, t, self.head_dim)
 
+    def _merge(self, y: torch.Tensor, b: int, t: int) -> torch.Tensor:
+        return y.reshape(b, self.heads, t, self.head_dim).permute(0, 2, 1, 3).reshape(b, t, self.heads * self.head_dim)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
         q = self._split(self.q(x)) * (self.head_dim ** -0.5)
         k, v = self._split(self.k(x)), self._split(self.v(x))
         attn = torch.bmm(q, k.transpose(1, 2)).softmax(dim=-1)  # (B*H, T, T)
         y = torch.bmm(attn, v)  # (B*H, T, D)
-        y = y.reshape(b, self.heads, t, self.head_dim).permute(0, 2, 1, 3).reshape(b, t, self.heads * self.head_dim)
-        return self.out(y)
+        return self.out(self._merge(y, b, t))
 
 
 class MLP(nn.Module):
