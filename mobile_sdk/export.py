@@ -22,7 +22,11 @@ log = logging.getLogger(__name__)
 
 TOWERS = ("image", "text")
 DEFAULT_CALIBRATION = "calibration_data"
-DEFAULT_CALIBRATION_N = 128
+# All 300 committed calibration images / captions. Percentile activation ranges settle with more
+# samples: the shipped student's full-integer image tower, 128 -> 300 samples, cosine 0.99859 ->
+# 0.99879 and zero-shot agreement with the eager model (eager text tower) 98.9% -> 99.4%
+# (400 test samples per task), for ~10 s more conversion.
+DEFAULT_CALIBRATION_N = 300
 # Precisions written when none are asked for, where a platform's single default is not enough:
 # LiteRT gets both int8 variants (full-integer for NPUs; the CPU variant the Android demo uses).
 DEFAULTS = {"tflite": ["int8", "int8_cpu"]}

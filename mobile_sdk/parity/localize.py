@@ -6,6 +6,11 @@ Layers are named by their module path in the reference tower, in forward order: 
 block i) and `ln_post`; the text tower's `blocks.i` and `ln_final`; then `embedding` (the tower's
 output). Each platform module provides `intermediates(model, tower, precision, inputs, calibration,
 artifact_path) -> {layer: array (n, ...)}` with the same names, taken from its own runtime.
+
+The residual stream (`ln_pre` and every `blocks.i`) is compared without its per-token mean: every
+layer that reads the stream is a LayerNorm, which removes that mean, so it is not part of what the
+stream computes, and an exporter may drop it (TFLite's text towers do: converters/rewrites.py,
+`rotate_residual`).
 """
 
 from __future__ import annotations
@@ -43,8 +48,19 @@ def reference_intermediates(tower: torch.nn.Module, inputs: torch.Tensor) -> dic
     return out
 
 
+def is_stream(layer: str) -> bool:
+    """Whether a layer of `layer_paths` is the residual stream (read only by LayerNorms)."""
+    return layer == "ln_pre" or layer.startswith("blocks.")
+
+
+def _mean_free(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    return x - x.mean(axis=-1, keepdims=True)
+
+
 def compare_layers(reference: dict[str, np.ndarray], artifact: dict[str, np.ndarray], threshold_db: float) -> dict:
-    """SQNR per layer (in the reference's order) and the first layer below `threshold_db`."""
+    """SQNR per layer (in the reference's order; the residual stream per-token mean-free) and the
+    first layer below `threshold_db`."""
     curve = []
     for name, ref in reference.items():
         if name not in artifact:
@@ -54,6 +70,8 @@ def compare_layers(reference: dict[str, np.ndarray], artifact: dict[str, np.ndar
         if art is None:
             curve.append({"layer": name, "sqnr_db": None, "note": f"shape {np.shape(artifact[name])} vs {ref.shape}"})
             continue
+        if is_stream(name):
+            ref, art = _mean_free(ref), _mean_free(art)
         curve.append({"layer": name, "sqnr_db": sqnr_db(ref, art)})
     first = next((c["layer"] for c in curve if c["sqnr_db"] is not None and not c["sqnr_db"] >= threshold_db), None)
     return {"threshold_db": threshold_db, "layers": curve, "first_divergent_layer": first}

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from converters.rewrites import MatmulLayerNorm, for_xnnpack
+from converters.rewrites import MatmulLayerNorm, for_xnnpack, rotate_residual, spreading_rotation, unrotate_stream
 from mobile_sdk.models import create_model, list_models
 
 
@@ -29,3 +29,65 @@ def test_rewritten_towers_match(name, batch):
             assert not any(isinstance(m, torch.nn.LayerNorm) for m in new.modules())
             assert torch.allclose(new(x), tower(x), atol=1e-5)
             assert any(isinstance(m, torch.nn.LayerNorm) for m in tower.modules())  # original untouched
+
+
+# --- residual rotation (TFLite text towers) ----------------------------------------------------
+@pytest.mark.parametrize("n", [1, 3, 32, 96, 128, 192])
+def test_spreading_rotation_is_orthogonal_keeps_ones_and_spreads(n):
+    q = spreading_rotation(n)
+    assert torch.allclose(q @ q.T, torch.eye(n, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(q @ torch.ones(n, dtype=torch.float64), torch.ones(n, dtype=torch.float64), atol=1e-12)
+    if n >= 32:  # every channel is spread over the whole width (an identity would have entries 1)
+        assert q.abs().max() * n ** 0.5 < 4.0
+
+
+def _random_affine(tower):
+    torch.manual_seed(1)
+    for m in tower.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.1)
+    return tower
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_rotated_text_towers_match(name):
+    model = create_model(name)
+    tower = _random_affine(model.text)  # random LayerNorm affines, so that the folding is exercised
+    ids = torch.randint(0, model.cfg.text.vocab_size, (4, model.cfg.text.context_length), dtype=torch.int32)
+    with torch.no_grad():
+        new = rotate_residual(tower)
+        assert torch.allclose(new(ids), tower(ids), atol=1e-5)
+    assert all(not m.elementwise_affine for m in new.modules() if isinstance(m, torch.nn.LayerNorm))
+    assert tower.ln_final.elementwise_affine  # original untouched
+    with pytest.raises(TypeError, match="text towers"):
+        rotate_residual(model.visual)
+
+
+def _stream(tower, ids):
+    out = []
+    hooks = [b.register_forward_hook(lambda m, a, o: out.append(o.detach().double())) for b in tower.blocks]
+    with torch.no_grad():
+        tower(ids)
+    for h in hooks:
+        h.remove()
+    return out
+
+
+def test_rotation_spreads_the_shipped_text_towers_outlier_channels():
+    """On the shipped student's captions: the rotated stream is the centred stream in another basis
+    (unrotate_stream gives it back), and its peak per tensor, relative to its RMS (what one int8
+    scale per tensor has to cover), is far lower."""
+    from mobile_sdk.checkpoint import default_checkpoint, load_checkpoint
+    from mobile_sdk.data.calibration import load_calibration
+    from mobile_sdk.tokenizer import Tokenizer
+
+    model, _ = load_checkpoint(default_checkpoint())
+    ids = torch.from_numpy(Tokenizer.from_file()(load_calibration("calibration_data", limit=64).captions))
+    before, after = _stream(model.text, ids), _stream(rotate_residual(model.text), ids)
+    width = model.cfg.text.width
+    for x, r in zip(before, after):
+        centred = x - x.mean(-1, keepdim=True)
+        assert torch.allclose(torch.from_numpy(unrotate_stream(r.numpy(), width)).double(), centred, atol=1e-4)
+        peak = lambda t: float(t.abs().max() / t.pow(2).mean().sqrt())  # noqa: E731
+        assert peak(r) < 0.6 * peak(centred), (peak(r), peak(centred))

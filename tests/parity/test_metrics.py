@@ -55,6 +55,20 @@ def test_compare_layers_names_the_first_layer_below_threshold():
     assert compare_layers(ref, ref, 20.0)["first_divergent_layer"] is None
 
 
+def test_compare_layers_takes_the_residual_stream_mean_free():
+    """A per-token constant (which every reader of the stream, a LayerNorm, removes) does not count
+    as divergence in ln_pre / blocks.i; anywhere else, the same constant does."""
+    rng = np.random.default_rng(2)
+    ref = {n: rng.normal(size=(2, 3, 8)) for n in ("ln_pre", "blocks.0", "ln_post", "embedding")}
+    shift = rng.normal(size=(2, 3, 1))
+    res = compare_layers(ref, {n: v + shift for n, v in ref.items()}, threshold_db=20.0)
+    sqnr = {c["layer"]: c["sqnr_db"] for c in res["layers"]}
+    assert sqnr["ln_pre"] > 120.0 and sqnr["blocks.0"] > 120.0  # float64 rounding only
+    assert sqnr["ln_post"] < 20.0 and res["first_divergent_layer"] == "ln_post"
+    noisy = dict(ref, **{"blocks.0": ref["blocks.0"] + 0.5 * rng.normal(size=(2, 3, 8))})
+    assert compare_layers(ref, noisy, 20.0)["first_divergent_layer"] == "blocks.0"
+
+
 def test_layer_paths_follow_the_towers():
     from mobile_sdk.models import create_model
 

@@ -2,11 +2,9 @@
 runtime against the eager model, compared with the committed baseline (tests/parity/baseline.json).
 
 Fails the build when an artifact disappears, produces NaN/Inf, falls under its precision's cosine
-bar, or regresses against the baseline (cosine mean by > 0.002, cosine min by > 0.01, zero-shot
-top-1 agreement by > 0.08). The absolute agreement bars are not asserted here: on 30 samples per
-task one flip moves agreement by 0.7 points, more than the gap between the bars and the measured
-figures; `make demo` (100 per task) measures them: Core ML and ExecuTorch pass, LiteRT int8 is under
-its 98% (issue #6; docs/student.md).
+bar, misses its zero-shot agreement bar (every artifact must PASS, as in `make demo`: same export,
+same 100 test samples per task), or regresses against the baseline (cosine mean by > 0.002, cosine
+min by > 0.01, zero-shot top-1 agreement by > 0.03).
 Refresh the baseline after an intended change with
 `UPDATE_PARITY_BASELINE=1 pytest tests/parity/test_shipped_parity.py`.
 """
@@ -22,7 +20,7 @@ from mobile_sdk.export import export
 from mobile_sdk.parity import ParityConfig, check_folder
 
 BASELINE = Path(__file__).parent / "baseline.json"
-N_TEST = 30
+N_TEST = 100  # as make demo; one flip moves zero-shot agreement by 0.2 points
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +49,14 @@ def test_shipped_artifacts_match_baseline(report):
         assert a["status"] != "skipped", a
         assert not a["test"]["nonfinite"] and not a["calibration"]["nonfinite"], a["file"]
         assert a["test"]["cosine_mean"] >= a["tolerance"]["cosine_mean"], (a["file"], a["test"])
+        # the absolute bars (cosine and zero-shot agreement, e.g. LiteRT int8 >= 98%, issue #6)
+        assert a["status"] == "pass", (a["file"], a["reasons"])
     for f, g in got.items():
         b = base[f]
         assert g["cosine_mean"] >= b["cosine_mean"] - 0.002, (f, g, b)
         assert g["calib_cosine_mean"] >= b["calib_cosine_mean"] - 0.002, (f, g, b)
         assert g["cosine_min"] >= b["cosine_min"] - 0.01, (f, g, b)
-        assert g["agreement"] >= b["agreement"] - 0.08, (f, g, b)
+        assert g["agreement"] >= b["agreement"] - 0.03, (f, g, b)
 
 
 @pytest.mark.slow
