@@ -147,7 +147,10 @@ def rotate_residual(tower: TextEncoder) -> TextEncoder:
     centre = torch.eye(n, dtype=torch.float64) - 1.0 / n
     out.tok.weight.data = (out.tok.weight.double() @ centre @ q).float()
     out.pos.data = (out.pos.double() @ centre @ q).float()
-    plain = lambda ln: nn.LayerNorm(n, eps=ln.eps, elementwise_affine=False)  # noqa: E731
+
+    def plain(ln: nn.LayerNorm) -> nn.LayerNorm:
+        return nn.LayerNorm(n, eps=ln.eps, elementwise_affine=False)
+
     for blk in out.blocks:
         for linear in (blk.attn.q, blk.attn.k, blk.attn.v):
             _norm_into(linear, blk.ln1, q)

@@ -506,8 +506,8 @@ def convert_many(model, tower: str, example: torch.Tensor, configs: list[TFLiteC
                  calibration: list[torch.Tensor] | None = None) -> list[Artifact]:
     """`convert` for several precisions of one tower, sharing one ONNX export and one onnx2tf run
     (the slow step). Each config brings its precision, calibration_percentile and num_threads; the
-    first one's `log_file` (default `OUT/{tower}_{p1}_{p2}....log`) and `check_ops` apply to the
-    shared steps. No .tflite / .json is written unless every precision succeeds."""
+    first one's `log_file` (default `OUT/{tower}_{p1}_{p2}....log`), `check_ops` and
+    `residual_rotation` apply to the shared steps. No .tflite / .json is written unless every precision succeeds."""
     from .executorch import tower_module
 
     configs = list(configs)
