@@ -109,10 +109,16 @@ def spreading_rotation(n: int) -> torch.Tensor:
 
 
 def _norm_into(linear: nn.Linear, ln: nn.LayerNorm, q: torch.Tensor) -> None:
-    """`linear` read `ln(x)`; make it read the affine-free LayerNorm of the rotated stream x @ q."""
-    w, b = linear.weight.double(), linear.bias.double()
-    linear.weight.data = (w * ln.weight.double() @ q).float()
-    linear.bias.data = (b + w @ ln.bias.double()).float()
+    """`linear` read `ln(x)` (of one token, or of several flattened: one weight block per token);
+    make it read the affine-free LayerNorm of the rotated stream x @ q. A linear without a bias
+    gains one (the folded LayerNorm bias)."""
+    w = linear.weight.double()
+    blocks = w.view(w.shape[0], -1, q.shape[0])
+    bias = (blocks @ ln.bias.double()).sum(1)
+    if linear.bias is not None:
+        bias = bias + linear.bias.double()
+    linear.weight.data = (blocks * ln.weight.double() @ q).reshape(w.shape).float()
+    linear.bias = nn.Parameter(bias.float())
 
 
 def _write_rotated(linear: nn.Linear, centre: torch.Tensor, q: torch.Tensor) -> None:
@@ -158,13 +164,8 @@ def rotate_residual(tower: TextEncoder) -> TextEncoder:
         _write_rotated(blk.attn.out, centre, q)
         _write_rotated(blk.mlp.proj, centre, q)
         blk.ln1, blk.ln2 = plain(blk.ln1), plain(blk.ln2)
-    # The projection reads the flattened normed tokens: one (embed, width) block per token.
-    w = out.proj.weight.double()
-    blocks = w.view(w.shape[0], -1, n)
-    proj = nn.Linear(w.shape[1], w.shape[0], bias=True)
-    proj.weight.data = (blocks * out.ln_final.weight.double() @ q).reshape(w.shape).float()
-    proj.bias.data = (blocks @ out.ln_final.bias.double()).sum(1).float()
-    out.proj, out.ln_final = proj, plain(out.ln_final)
+    _norm_into(out.proj, out.ln_final, q)  # the projection reads the flattened normed tokens
+    out.ln_final = plain(out.ln_final)
     return out.eval()
 
 
