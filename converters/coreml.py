@@ -139,9 +139,26 @@ CONFIG = CoreMLConfig
 
 
 def _tower_module(model, tower: str) -> torch.nn.Module:
+    """The tower in the form this converter exports (`rewrites.export_form`: finite masks, explicit
+    attention; the built-in towers as they are)."""
     from .executorch import tower_module
+    from .rewrites import export_form
 
-    return tower_module(model, tower)
+    return export_form(tower_module(model, tower))
+
+
+def _exported(module: torch.nn.Module, example: torch.Tensor):
+    """torch.export + decompositions, without the `aten.alias` nodes a no-op slice leaves
+    (`position_ids[:, :seq_len]` of Hugging Face towers): coremltools 9 cannot convert them, and
+    an alias is its input."""
+    ep = torch.export.export(module, (example,)).run_decompositions({})
+    graph = ep.graph_module.graph
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target in (torch.ops.aten.alias.default, torch.ops.aten.alias_copy.default):
+            node.replace_all_uses_with(node.args[0])
+            graph.erase_node(node)
+    ep.graph_module.recompile()
+    return ep
 
 
 def _check_example(tower: str, x: torch.Tensor, what: str) -> torch.Tensor:
@@ -295,7 +312,7 @@ def convert(model, tower: str, example: torch.Tensor, config: CoreMLConfig, out_
     step = "export"
     try:
         with _quiet():
-            ep = torch.export.export(module, (example,)).run_decompositions({})
+            ep = _exported(module, example)
             step = "convert"
             ml = ct.convert(ep, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18,
                             compute_precision=ct.precision.FLOAT32 if config.precision == "fp32" else ct.precision.FLOAT16,
@@ -391,18 +408,16 @@ def layer_nodes(module: torch.nn.Module, example: torch.Tensor) -> dict[str, lis
     the converter exports (`torch.export.export(module, (example,)).run_decompositions({})`) that
     hold the layer's output, as (node name, shape): the last node inside the layer's module (per
     `nn_module_stack`), followed by the nodes before it while those are mere re-views."""
-    from mobile_sdk.parity.localize import layer_paths
+    from mobile_sdk.parity.localize import in_module_stack, layer_points
 
-    paths = layer_paths(module)
-    ep = torch.export.export(module, (example,)).run_decompositions({})
-    inside: dict[str, list] = {p: [] for p in paths}
+    points = layer_points(module)
+    ep = _exported(module, example)
+    inside: dict[str, list] = {p: [] for p in points}
     for node in ep.graph.nodes:
         if node.op != "call_function":
             continue
-        stack = {v[0] for v in (node.meta.get("nn_module_stack") or {}).values()}
-        for p in paths:
-            if p in stack:
-                inside[p].append(node)
+        for p in in_module_stack(node, points):
+            inside[p].append(node)
     out = {}
     for p, nodes in inside.items():
         cands = []

@@ -53,11 +53,12 @@ CONFIG = ExecuTorchConfig
 
 
 def tower_module(model, tower: str) -> torch.nn.Module:
-    if tower == "image":
-        return model.visual.eval()
-    if tower == "text":
-        return model.text.eval()
-    raise ConversionError(f"unknown tower {tower!r}; choose 'image' or 'text'")
+    """One tower of a model (a DualEncoder adapter, or a built-in CLIP), in eval mode."""
+    from mobile_sdk.models.adapter import as_adapter
+
+    if tower not in ("image", "text"):
+        raise ConversionError(f"unknown tower {tower!r}; choose 'image' or 'text'")
+    return as_adapter(model).tower(tower).eval()
 
 
 def _input_spec(tower: str, example: torch.Tensor) -> TensorSpec:
@@ -158,13 +159,13 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
     return artifact
 
 
-def _layer_paths(model, tower: str) -> list[str]:
-    from mobile_sdk.parity.localize import layer_paths
+def _layer_paths(model, tower: str) -> dict[str, str]:
+    from mobile_sdk.parity.localize import layer_points
 
-    return layer_paths(tower_module(model, tower))
+    return layer_points(tower_module(model, tower))
 
 
-def _tapped_program(module: torch.nn.Module, example: torch.Tensor, paths: list[str]) -> tuple[bytes, dict[str, int]]:
+def _tapped_program(module: torch.nn.Module, example: torch.Tensor, paths: dict[str, str]) -> tuple[bytes, dict[str, int]]:
     """Lower `module` (float or quantized) with the devtools intermediate-output tap on the last
     float op of each layer in `paths` (taps on quantized q/dq values break the lowering); those
     values become extra program outputs without splitting the XNNPACK delegate.
@@ -173,16 +174,16 @@ def _tapped_program(module: torch.nn.Module, example: torch.Tensor, paths: list[
     from executorch.devtools.intermediate_output_tap import FULL_TENSOR, strip_taps_, tap_intermediate_outputs_
     from executorch.exir import to_edge_transform_and_lower
 
+    from mobile_sdk.parity.localize import in_module_stack
+
     ep = torch.export.export(module, (example,))
     last: dict[str, str] = {}
     for node in ep.graph.nodes:
         target = str(node.target)
         if node.op != "call_function" or "quantize" in target or "getitem" in target:
             continue
-        stack = {v[0] for v in (node.meta.get("nn_module_stack") or {}).values()}
-        for p in paths:
-            if p in stack:
-                last[p] = node.name
+        for p in in_module_stack(node, paths):
+            last[p] = node.name
     wanted = set(last.values())
     ep, specs = tap_intermediate_outputs_(ep, rules=[(lambda n: n.name in wanted, FULL_TENSOR)])
     edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])

@@ -68,21 +68,149 @@ class _TextForExport(TextEncoder):
         return _l2_normalize_mm(self.proj(x), self.ones)
 
 
-def for_xnnpack(tower: nn.Module) -> nn.Module:
-    """A rewritten deep copy of an ImageEncoder or TextEncoder (same weights, same function)."""
-    if isinstance(tower, ImageEncoder):
-        cls = _ImageForExport
-    elif isinstance(tower, TextEncoder):
-        cls = _TextForExport
-    else:
-        raise TypeError(f"no XNNPACK rewrite for {type(tower).__name__}")
-    out = copy.deepcopy(tower)
-    out.__class__ = cls
-    for name, mod in list(out.named_modules()):
+def _swap(root: nn.Module, kind, make) -> int:
+    """Replace every submodule of type `kind` under `root` by `make(module)`; -> how many."""
+    n = 0
+    for mod in list(root.modules()):
         for child_name, child in list(mod.named_children()):
-            if isinstance(child, nn.LayerNorm):
-                setattr(mod, child_name, MatmulLayerNorm(child))
-    out.register_buffer("ones", torch.ones(out.proj.out_features, 1), persistent=False)
+            if isinstance(child, kind):
+                setattr(mod, child_name, make(child))
+                n += 1
+    return n
+
+
+class _L2NormMM(nn.Module):
+    """L2Norm with the sum of squares as a matmul with a ones column (XNNPACK takes it)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones(x.shape[-1], 1, dtype=x.dtype)
+        return _l2_normalize_mm(x, ones)
+
+
+def for_xnnpack(tower: nn.Module) -> nn.Module:
+    """A rewritten deep copy of a tower (same weights, same function) in ops the XNNPACK delegate
+    takes: the built-in towers' readout and L2 norm, every LayerNorm as `MatmulLayerNorm`, and for
+    any other tower `export_form`'s swaps first (attention, masks)."""
+    from mobile_sdk.models.adapter import L2Norm
+
+    if isinstance(tower, (ImageEncoder, TextEncoder)):
+        out = copy.deepcopy(tower)
+        out.__class__ = _ImageForExport if isinstance(tower, ImageEncoder) else _TextForExport
+        out.register_buffer("ones", torch.ones(out.proj.out_features, 1), persistent=False)
+    else:
+        out = export_form(tower, copy_always=True)
+        _swap(out, L2Norm, lambda m: _L2NormMM())
+    _swap(out, nn.LayerNorm, MatmulLayerNorm)
+    return out.eval()
+
+
+# --------------------------------------------------------------------------- any tower
+# A masked attention logit is not -inf: int8 calibration gives a tensor holding -inf or -3.4e38 a
+# scale of ~1e36 (attention collapses), -inf becomes NaN in Core ML's fp16, and the k-means
+# palettizer takes an -inf buffer for a weight. Nor a fixed finite value: a -1e4 mask passes every
+# float check yet gives int8 cosine 0.80, and a fixed -30 leaks wherever a row's kept logits are
+# themselves below -13. The masked logit is *replaced* by (the row's smallest kept logit, or 0) -
+# MASK_VALUE: at least 30 below every kept logit (exp(-30) ~ 1e-13, the same softmax as -inf's in
+# float), and the int8 range of the logits grows by 30 at most.
+MASK_VALUE = 30.0
+MASKED = -1e4  # an additive mask entry at or below this hides its key
+
+
+class ExplicitAttention(nn.Module):
+    """`nn.MultiheadAttention` (self-attention as CLIP towers use it) written as separate q / k / v
+    linears and 3-D bmm over (B * heads, T, head_dim), as the built-in towers are: no fused in-proj
+    chunk, no SDPA decomposition, so XNNPACK, onnx2tf and Core ML each take it whole. A static
+    attention mask found in the tower (`export_form`) is applied by replacement (see MASK_VALUE)."""
+
+    def __init__(self, mha: nn.MultiheadAttention, mask: torch.Tensor | None = None):
+        super().__init__()
+        e, h = mha.embed_dim, mha.num_heads
+        self.heads, self.head_dim, self.batch_first = h, e // h, mha.batch_first
+        if mha._qkv_same_embed_dim:
+            wq, wk, wv = mha.in_proj_weight.detach().chunk(3)
+        else:
+            wq, wk, wv = (w.detach() for w in (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight))
+        bias = mha.in_proj_bias.detach().chunk(3) if mha.in_proj_bias is not None else (None,) * 3
+        self.q, self.k, self.v = (self._linear(w, b) for w, b in zip((wq, wk, wv), bias))
+        self.out = nn.Linear(e, e, bias=mha.out_proj.bias is not None)
+        self.out.weight.data = mha.out_proj.weight.detach().clone()
+        if mha.out_proj.bias is not None:
+            self.out.bias.data = mha.out_proj.bias.detach().clone()
+        self.static_mask = mask is not None
+        if mask is not None:
+            keep = (mask > MASKED).float()
+            self.register_buffer("keep", keep, persistent=False)
+            self.register_buffer("drop", 1.0 - keep, persistent=False)
+
+    @staticmethod
+    def _linear(w: torch.Tensor, b: torch.Tensor | None) -> nn.Linear:
+        lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+        lin.weight.data = w.clone()
+        if b is not None:
+            lin.bias.data = b.clone()
+        return lin
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape  # (B, T, H*D) -> (B*H, T, D)
+        return x.reshape(b, t, self.heads, self.head_dim).permute(0, 2, 1, 3).reshape(b * self.heads, t, self.head_dim)
+
+    def forward(self, query, key=None, value=None, key_padding_mask=None, need_weights=False, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        if key_padding_mask is not None:
+            raise NotImplementedError("ExplicitAttention: key_padding_mask is not supported (CLIP towers do not use it)")
+        key = query if key is None else key
+        value = key if value is None else value
+        if not self.batch_first:  # (T, B, E) -> (B, T, E)
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        b, t, _ = query.shape
+        q = self._split(self.q(query)) * (self.head_dim ** -0.5)
+        k, v = self._split(self.k(key)), self._split(self.v(value))
+        s = torch.bmm(q, k.transpose(1, 2))  # (B*H, T, T)
+        if attn_mask is not None:
+            if self.static_mask and tuple(attn_mask.shape[-2:]) == tuple(self.keep.shape):
+                kept = s * self.keep
+                low = kept.amin(dim=-1, keepdim=True) - MASK_VALUE
+                s = kept + low * self.drop
+            else:  # a mask computed at run time: keep it finite
+                s = s + attn_mask.clamp(min=-MASK_VALUE)
+        y = torch.bmm(s.softmax(dim=-1), v)
+        y = y.reshape(b, self.heads, t, self.head_dim).permute(0, 2, 1, 3).reshape(b, t, self.heads * self.head_dim)
+        y = self.out(y)
+        if not self.batch_first:
+            y = y.transpose(0, 1)
+        return y, None
+
+
+def _mask_buffers(tower: nn.Module) -> dict[str, torch.Tensor]:
+    """Float buffers of `tower` that are additive attention masks: square, with entries that hide
+    (-inf, finfo.min, or <= -1e4) and entries that keep (0)."""
+    out = {}
+    for name, buf in tower.named_buffers():
+        if buf.is_floating_point() and buf.dim() == 2 and buf.shape[0] == buf.shape[1] and buf.numel() > 1:
+            hides = buf <= MASKED
+            if hides.any() and (buf == 0).any() and bool(((buf == 0) | hides).all()):
+                out[name] = buf
+    return out
+
+
+def export_form(tower: nn.Module, copy_always: bool = False) -> nn.Module:
+    """The tower in a form every backend converts faithfully, keyed on what it contains:
+    `nn.MultiheadAttention` -> `ExplicitAttention`; additive attention masks (-inf or huge
+    negative buffers) -> finite, applied by replacement (see MASK_VALUE). A tower holding none of
+    these is returned as it is (the built-in towers), unless `copy_always`. Tests check every swap
+    against the original numerically."""
+    masks = _mask_buffers(tower)
+    has_mha = any(isinstance(m, nn.MultiheadAttention) for m in tower.modules())
+    if not masks and not has_mha:
+        return copy.deepcopy(tower).eval() if copy_always else tower
+    out = copy.deepcopy(tower).eval()
+    mask = next(iter(masks.values())) if len(masks) == 1 else None
+    _swap(out, nn.MultiheadAttention, lambda m: ExplicitAttention(m, mask))
+    for name in masks:
+        owner, _, leaf = name.rpartition(".")
+        mod = out.get_submodule(owner) if owner else out
+        buf = getattr(mod, leaf)
+        mod._buffers[leaf] = torch.where(buf <= MASKED, torch.full_like(buf, -MASK_VALUE), buf)
     return out.eval()
 
 

@@ -509,6 +509,7 @@ def convert_many(model, tower: str, example: torch.Tensor, configs: list[TFLiteC
     first one's `log_file` (default `OUT/{tower}_{p1}_{p2}....log`), `check_ops` and
     `residual_rotation` apply to the shared steps. No .tflite / .json is written unless every precision succeeds."""
     from .executorch import tower_module
+    from .rewrites import export_form
 
     configs = list(configs)
     if not configs or not all(isinstance(c, TFLiteConfig) for c in configs):
@@ -517,7 +518,7 @@ def convert_many(model, tower: str, example: torch.Tensor, configs: list[TFLiteC
     if len(set(precisions)) != len(precisions):
         raise ConversionError(f"each precision once, got {precisions}")
     head = configs[0]
-    module = tower_module(model, tower)
+    module = export_form(tower_module(model, tower))
     rotated = tower == "text" and head.residual_rotation and isinstance(module, TextEncoder)
     if rotated:  # (other modules, such as the tests' hand-made towers, are exported as they are)
         from .rewrites import rotate_residual
@@ -732,7 +733,7 @@ def intermediates(model, tower: str, precision: str, inputs: torch.Tensor,
     checker compares the stream mean-free), and the final norm gets the eager LayerNorm's weight and
     bias applied after rotating back, exact float steps on the artifact's own values.
     """
-    from mobile_sdk.parity.localize import layer_paths
+    from mobile_sdk.parity.localize import layer_points
 
     from .executorch import tower_module
 
@@ -742,10 +743,13 @@ def intermediates(model, tower: str, precision: str, inputs: torch.Tensor,
         raise ConversionError("TFLite intermediates read the artifact itself: pass its artifact_path")
     inputs = torch.as_tensor(inputs)
     module = tower_module(model, tower)
-    paths = layer_paths(module)
+    points = layer_points(module)
+    paths = list(points)
+    if not paths:
+        raise ConversionError(f"the {tower} tower names no intermediate points to localize")
     if inputs.dim() < 2 or len(inputs) == 0:
         raise DataError(f"inputs: expected a batch (n, ...) of raw tower inputs, got shape {tuple(inputs.shape)}")
-    final = dict(module.named_modules())[paths[-1]]  # the final LayerNorm: its width is the stream's
+    final = dict(module.named_modules())[points[paths[-1]]]  # the final LayerNorm: its width is the stream's
     width = int(final.normalized_shape[-1]) if hasattr(final, "normalized_shape") else int(module.cfg.width)
     runner = TFLiteRunner(artifact_path)
     tapped = TFLiteRunner(artifact_path, preserve_all_tensors=True)

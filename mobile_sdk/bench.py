@@ -125,28 +125,31 @@ def _onnx_sessions(tower_mod: torch.nn.Module, x: torch.Tensor, work: Path, thre
     return out
 
 
-def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: bool = True, on_step=None) -> dict:
+def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: bool = True, on_step=None,
+                 model=None, weights=None) -> dict:
     from converters import platform_module
 
-    from .checkpoint import assets_dir, default_checkpoint, load_checkpoint
+    from .checkpoint import assets_dir, load_checkpoint
     from .data.calibration import load_calibration
+    from .export import DEFAULT_CALIBRATION, square_size
+    from .models.sources import load_reference
     from .parity.check import EXPORT_RECORD, find_artifacts
-    from .tokenizer import Tokenizer
 
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"artifact folder not found: {folder}; create it with `mobile-sdk export --out {folder}`")
     record = json.loads((folder / EXPORT_RECORD).read_text()) if (folder / EXPORT_RECORD).is_file() else {}
-    checkpoint = Path(checkpoint or record.get("checkpoint") or default_checkpoint())
     metas = find_artifacts(folder)
     if not metas:
         raise DataError(f"no artifacts in {folder}; run `mobile-sdk export` first")
-    model, meta = load_checkpoint(checkpoint)
-    cal = load_calibration(record.get("calibration") or "calibration_data", model.cfg.vision.image_size, 1)
-    tok = Tokenizer.from_file(context_length=model.cfg.text.context_length)
+    model = load_reference(record, model, weights, checkpoint)
+    meta = getattr(model, "meta", {"name": model.name})
+    checkpoint = Path(model.weights) if model.weights else None
+    cal = load_calibration(record.get("calibration") or DEFAULT_CALIBRATION, square_size(model), 1)
+    tok = model.tokenizer
     inputs = {"image": torch.from_numpy(cal.images).permute(0, 3, 1, 2).float().contiguous(),
-              "text": torch.from_numpy(tok(cal.captions[:1] or ["a red circle"]))}
-    towers = {"image": model.visual, "text": model.text}
+              "text": torch.from_numpy(np.ascontiguousarray(tok(cal.captions[:1] or ["a red circle"]), np.int32))}
+    towers = {"image": model.image, "text": model.text}
     tower_flops = {t: flops(towers[t], inputs[t]) for t in towers}
     rows: list[dict] = []
 
@@ -180,23 +183,24 @@ def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: boo
         if not peers:
             continue
         eager = {"reference": checkpoint}
-        for name in ("teacher", "student"):
+        for name in ("teacher", "student"):  # the built-in family's own peers
             p = assets_dir() / f"{name}.safetensors"
-            if p.is_file() and p.resolve() != checkpoint.resolve():
+            if model.family == "builtin" and p.is_file() and (checkpoint is None or p.resolve() != checkpoint.resolve()):
                 eager[name] = p
         for name, path in eager.items():
             em, emeta = (model, meta) if path == checkpoint else load_checkpoint(path)
             for tower in towers:
                 if on_step:
                     on_step(f"eager {name} {tower}, {n} thread(s)")
-                mod_t = em.visual if tower == "image" else em.text
+                mod_t = em.tower(tower) if hasattr(em, "tower") else (em.visual if tower == "image" else em.text)
                 rss0 = _rss_mb()
                 nbytes = 4 * sum(p.numel() for p in mod_t.parameters())
 
                 def run(a, mod_t=mod_t):
                     with torch.no_grad():
                         return mod_t(a)
-                add(f"eager PyTorch {name} ({emeta.get('name') or path.stem}) {tower}", "eager", tower, "fp32", nbytes,
+                label = emeta.get("name") or (path.stem if path else model.name)
+                add(f"eager PyTorch {name} ({label}) {tower}", "eager", tower, "fp32", nbytes,
                     run, inputs[tower], n, rss0)
         with tempfile.TemporaryDirectory() as tmp:
             for tower in towers:
@@ -214,7 +218,7 @@ def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: boo
                 for name, (fn, size) in sessions.items():
                     add(f"{name} {tower}", "peer", tower, "int8" if "int8" in name else "fp32", size, fn,
                         inputs[tower].numpy(), n, rss0)
-    return {"schema": 1, "folder": str(folder), "checkpoint": str(checkpoint),
+    return {"schema": 1, "folder": str(folder), "checkpoint": str(checkpoint or model.name),
             "machine": {"cpu": _platform.processor() or _platform.machine(), "cores": os.cpu_count(),
                         "peak": {str(k): v for k, v in peaks.items()}},
             "flops": tower_flops, "rows": rows}

@@ -188,6 +188,12 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
 @main.command("export")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A .safetensors checkpoint (default: the shipped model).")
+@click.option("--model", "model_spec", default=None, metavar="SOURCE",
+              help="The model: a built-in name (student, teacher), open_clip:ARCH, hf:DIR or module:function "
+                   "[default: the shipped student].")
+@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Weights of --model: an open_clip state dict (.safetensors, or a torch file read with "
+                   "weights_only=True), or a built-in checkpoint.")
 @click.option("--target", "targets", multiple=True, default=("all",), show_default=True,
               type=click.Choice(["all", "executorch", "tflite", "coreml"]),
               help="Platform(s); repeat the option for several.")
@@ -206,7 +212,8 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
 @click.option("--no-bench", is_flag=True, help="Skip the benchmarks.")
 @click.option("--strict", is_flag=True, help="Exit with code 1 when an artifact fails parity.")
 @_friendly
-def export_cmd(checkpoint, targets, precisions, tower, out, calibration, n_test, no_parity, no_bench, strict) -> None:
+def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out, calibration, n_test, no_parity,
+               no_bench, strict) -> None:
     """Convert a checkpoint for every platform, check parity, benchmark, write manifest.json.
 
     Writes OUT/PLATFORM/* artifacts, OUT/parity.{json,md,html}, OUT/bench.{json,png},
@@ -216,12 +223,12 @@ def export_cmd(checkpoint, targets, precisions, tower, out, calibration, n_test,
     from .parity import ParityConfig
     from .pipeline import SUMMARY_HEADER, run_pipeline, summary_rows
 
-    checkpoint = checkpoint or default_checkpoint()
+    source = _model_source(checkpoint, model_spec, weights) or default_checkpoint()
     plats = resolve_targets(targets)
     chosen = parse_precisions(precisions, plats)
     towers = ("image", "text") if tower == "both" else (tower,)
-    click.echo(f"exporting {checkpoint} -> {out}", err=True)
-    result = run_pipeline(checkpoint, out, plats, chosen, towers, calibration_dir=calibration,
+    click.echo(f"exporting {source} -> {out}", err=True)
+    result = run_pipeline(source, out, plats, chosen, towers, calibration_dir=calibration, weights=weights,
                           parity_cfg=ParityConfig(n_test=n_test), parity=not no_parity, bench=not no_bench,
                           golden=set(towers) == {"image", "text"}, echo=lambda m: click.echo(m, err=True))
     _print_table(SUMMARY_HEADER, summary_rows(result))
@@ -239,6 +246,12 @@ def export_cmd(checkpoint, targets, precisions, tower, out, calibration, n_test,
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Reference checkpoint (default: the one recorded in FOLDER/export.json).")
+@click.option("--model", "model_spec", default=None, metavar="SOURCE",
+              help="The model: a built-in name (student, teacher), open_clip:ARCH, hf:DIR or module:function "
+                   "[default: the one FOLDER/export.json names].")
+@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Weights of --model: an open_clip state dict (.safetensors, or a torch file read with "
+                   "weights_only=True), or a built-in checkpoint.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON report here.")
 @click.option("--n", "n_test", type=click.IntRange(min=1), default=100, show_default=True,
@@ -246,7 +259,7 @@ def export_cmd(checkpoint, targets, precisions, tower, out, calibration, n_test,
 @click.option("--localize", type=click.Choice(["on_failure", "always", "never"]), default="on_failure",
               show_default=True, help="When to compare layer by layer and name the first divergent layer.")
 @_friendly
-def parity_cmd(folder, checkpoint, json_path, n_test, localize) -> None:
+def parity_cmd(folder, checkpoint, model_spec, weights, json_path, n_test, localize) -> None:
     """Run every artifact in FOLDER on its runtime and check it against the reference.
 
     Writes parity.json, parity.md and parity.html into FOLDER; exits 1 when any artifact fails."""
@@ -254,7 +267,8 @@ def parity_cmd(folder, checkpoint, json_path, n_test, localize) -> None:
     from .parity.report import HEADER, summary_rows
 
     report = check_folder(folder, checkpoint, ParityConfig(n_test=n_test, localize=localize),
-                          on_step=lambda label: click.echo(f"  checking {label} ...", err=True))
+                          on_step=lambda label: click.echo(f"  checking {label} ...", err=True),
+                          model=model_spec, weights=weights)
     paths = write_reports(report, folder, json_path)
     _print_table(HEADER, summary_rows(report))
     click.echo(f"wrote {', '.join(str(p) for p in paths)}")
@@ -263,6 +277,17 @@ def parity_cmd(folder, checkpoint, json_path, n_test, localize) -> None:
             f"{a['platform']} {a['tower']} {a['precision']}: {a['reasons'][0]}" for a in report["artifacts"]
             if a["status"] == "fail"), err=True)
         sys.exit(1)
+
+
+def _model_source(checkpoint, model_spec, weights):
+    """The model source of --checkpoint / --model / --weights (None: the default)."""
+    from .errors import ConfigError
+
+    if checkpoint is not None and model_spec is not None:
+        raise ConfigError("pass either --checkpoint or --model, not both (a checkpoint is --model PATH)")
+    if weights is not None and model_spec is None and checkpoint is None:
+        raise ConfigError("--weights belongs to a --model (e.g. --model open_clip:ViT-B-32 --weights FILE)")
+    return str(checkpoint) if checkpoint is not None else model_spec
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:

@@ -17,6 +17,7 @@ def torch_encoders(model, device: torch.device | str = "cpu", batch: int = _BATC
                    ) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
     """(encode_image, encode_text) over numpy: uint8 NHWC pixels / int32 ids -> float32 embeddings."""
     device = torch.device(device)
+    dim = getattr(model, "embed_dim", None) or model.cfg.embed_dim
 
     @torch.no_grad()
     def encode_image(pixels: np.ndarray) -> np.ndarray:
@@ -24,14 +25,14 @@ def torch_encoders(model, device: torch.device | str = "cpu", batch: int = _BATC
         for i in range(0, len(pixels), batch):
             x = torch.from_numpy(np.ascontiguousarray(pixels[i:i + batch])).to(device).permute(0, 3, 1, 2).float()
             outs.append(model.encode_image(x).float().cpu().numpy())
-        return np.concatenate(outs) if outs else np.zeros((0, model.cfg.embed_dim), np.float32)
+        return np.concatenate(outs) if outs else np.zeros((0, dim), np.float32)
 
     @torch.no_grad()
     def encode_text(ids: np.ndarray) -> np.ndarray:
         outs = []
         for i in range(0, len(ids), batch):
             outs.append(model.encode_text(torch.from_numpy(ids[i:i + batch]).to(device)).float().cpu().numpy())
-        return np.concatenate(outs) if outs else np.zeros((0, model.cfg.embed_dim), np.float32)
+        return np.concatenate(outs) if outs else np.zeros((0, dim), np.float32)
 
     return encode_image, encode_text
 

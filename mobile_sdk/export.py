@@ -21,7 +21,9 @@ from .errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 TOWERS = ("image", "text")
-DEFAULT_CALIBRATION = "calibration_data"
+# The committed calibration images and captions, found beside the package (a checkout or an editable
+# install) whatever the current folder is.
+DEFAULT_CALIBRATION = str(Path(__file__).resolve().parent.parent / "calibration_data")
 # All 300 committed calibration images / captions. Percentile activation ranges settle with more
 # samples: the shipped student's full-integer image tower, 128 -> 300 samples, cosine 0.99859 ->
 # 0.99879 and zero-shot agreement with the eager model (eager text tower) 98.9% -> 99.4%
@@ -78,16 +80,25 @@ def parse_precisions(values, platforms: list[str]) -> dict[str, list[str]]:
     return out
 
 
+def square_size(adapter) -> int:
+    """The side of the adapter's (square) image input; the preprocessing crops squares."""
+    h, w = adapter.image_size
+    if h != w:
+        raise ConfigError(f"model {adapter.name}: image input {h}x{w} is not square; the SDK's preprocessing "
+                          f"(center crop + area resize) makes square inputs only")
+    return int(h)
+
+
 def prepare_inputs(model, calibration_dir: str | Path | None = None,
                    n: int = DEFAULT_CALIBRATION_N, towers=TOWERS) -> ExportInputs:
     """Calibration images (image tower) and captions (text tower) from a folder, preprocessed
     exactly as the apps will; the first sample of each is the example input."""
     from .data.calibration import load_calibration
-    from .tokenizer import Tokenizer
+    from .models.adapter import as_adapter
 
+    adapter = as_adapter(model)
     folder = Path(calibration_dir or DEFAULT_CALIBRATION)
-    size = model.cfg.vision.image_size
-    cal = load_calibration(folder, size, n)
+    cal = load_calibration(folder, square_size(adapter), n)
     example, calibration = {}, {}
     if "image" in towers:
         pixels = torch.from_numpy(np.ascontiguousarray(cal.images)).permute(0, 3, 1, 2).float().contiguous()
@@ -98,8 +109,7 @@ def prepare_inputs(model, calibration_dir: str | Path | None = None,
             raise DataError(f"calibration folder {folder} has no captions (captions.jsonl with "
                             f"{{\"file\", \"caption\"}} lines); the text tower calibrates on captions. "
                             f"Add them, or export only the image tower (--tower image)")
-        tok = Tokenizer.from_file(context_length=model.cfg.text.context_length)
-        ids = torch.from_numpy(tok(cal.captions[:n]))
+        ids = torch.from_numpy(np.ascontiguousarray(adapter.tokenizer(cal.captions[:n]), dtype=np.int32))
         calibration["text"] = [ids[i:i + 1] for i in range(len(ids))]
         example["text"] = calibration["text"][0]
     return ExportInputs(example, calibration, str(folder.resolve()))
@@ -107,14 +117,19 @@ def prepare_inputs(model, calibration_dir: str | Path | None = None,
 
 def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, list[str]] | None = None,
            towers=TOWERS, inputs: ExportInputs | None = None, calibration_dir=None, on_step=None,
-           checkpoint: str | Path | None = None) -> list:
+           checkpoint: str | Path | None = None, verify: bool = True) -> list:
     """Convert each tower of `model` for each target; returns the Artifacts.
 
     `precisions` maps a platform to the precisions to write (default: the platform's default per
     tower). `on_step(label)` is called before each conversion (progress display). `checkpoint`
-    (where `model` came from) is recorded in OUT/export.json for the parity checker."""
+    (where `model` came from) is recorded in OUT/export.json for the parity checker. `verify`:
+    each artifact is run on its runtime against the eager tower right after conversion
+    (`verify_against_eager`), and a drifting one fails the export."""
     from converters import platform_module
 
+    from .models.adapter import as_adapter
+
+    model = as_adapter(model)
     out_dir = Path(out_dir)
     plats = resolve_targets(targets)
     for t in towers:
@@ -131,7 +146,7 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
                     raise ConfigError(f"{plat} has no precision {p!r}; choose from {', '.join(mod.PRECISIONS)}")
             plan.append((plat, mod, tower, list(precs)))
     artifacts = []
-    _write_record(out_dir, checkpoint, inputs)
+    _write_record(out_dir, model, checkpoint, inputs)
     for plat, mod, tower, precs in plan:
         label = f"{plat} {tower} {', '.join(precs)}"
         if on_step:
@@ -146,23 +161,104 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
                                 calibration=inputs.calibration[tower]) for c in configs]
         for art in arts:
             art.extra.setdefault("convert_s", round((time.perf_counter() - t0) / len(arts), 2))
+            if verify:
+                verify_against_eager(model, art, inputs.calibration[tower][:VERIFY_SAMPLES])
         log.info("%s -> %s (%.1f s)", label, [str(a.path) for a in arts], time.perf_counter() - t0)
         artifacts.extend(arts)
     return artifacts
 
 
 
-def _write_record(out_dir: Path, checkpoint, inputs: ExportInputs) -> None:
-    """`OUT/export.json`: what the artifacts were made from, so `mobile-sdk parity OUT` can find the
-    reference checkpoint and the calibration data again."""
+def _write_record(out_dir: Path, adapter, checkpoint, inputs: ExportInputs) -> None:
+    """`OUT/export.json`: what the artifacts were made from (the model source and its weights), so
+    `mobile-sdk parity OUT` can load the reference model and the calibration data again."""
     import json
 
     from .data.calibration import sha256
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    src = Path(checkpoint).resolve() if checkpoint else None
-    record = {"checkpoint": str(src) if src else None, "checkpoint_sha256": sha256(src) if src else None,
+    src = Path(checkpoint).resolve() if checkpoint else (Path(adapter.weights) if adapter.weights else None)
+    model = adapter.name if adapter.family != "builtin" else None
+    record = {"model": model, "checkpoint": str(src) if src else None,
+              "checkpoint_sha256": sha256(src) if src and src.is_file() else None,
               "calibration": inputs.source, "calibration_n": len(next(iter(inputs.calibration.values()), []))}
     tmp = out_dir / ".export.json.tmp"
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(out_dir / "export.json")
+
+
+# Samples each artifact is checked on right after conversion (the parity step checks many more).
+VERIFY_SAMPLES = 8
+# An fp32 artifact must give the eager tower's embeddings: below this cosine it is a wrong conversion.
+FP32_MIN_COSINE = 0.9999
+
+
+def verify_against_eager(adapter, artifact, inputs: list[torch.Tensor]) -> dict:
+    """Run a just-written artifact on its runtime over `inputs` (batch-1 raw inputs) and compare it
+    with the eager tower. Any NaN / Inf, or an fp32 artifact under cosine 0.9999 on any input, is a
+    ConversionError that names the first diverging layer (the platform's localization), and the
+    artifact's files are removed. Other precisions get their figures recorded; the parity step
+    judges them against their bars. -> {"cosine_min", "cosine_mean", "max_abs"} (also in the
+    artifact's `extra["eager_check"]`)."""
+    import json
+
+    from converters import platform_module
+
+    from .errors import ConversionError
+    from .parity.localize import compare_layers, reference_intermediates
+    from .parity.metrics import row_cosines
+
+    mod = platform_module(artifact.platform)
+    tower = adapter.tower(artifact.tower)
+    runner = mod.load(artifact.path)
+    if getattr(runner, "skip_reason", None):
+        return {}
+    x = torch.cat(inputs)
+    with torch.no_grad():
+        ref = tower(x).numpy()
+    got = np.concatenate([runner(x[i:i + 1].numpy()) for i in range(len(x))])
+    cos = row_cosines(ref, got)
+    finite = bool(np.isfinite(got).all())
+    figures = {"samples": len(x), "cosine_min": float(np.nanmin(cos)) if finite else None,
+               "cosine_mean": float(np.nanmean(cos)) if finite else None,
+               "max_abs": float(np.nanmax(np.abs(got - ref))) if finite else None}
+    artifact.extra["eager_check"] = figures
+    meta = Path(artifact.path).with_suffix(".json")
+    bad = (not finite) or (artifact.precision == "fp32" and figures["cosine_min"] < FP32_MIN_COSINE)
+    if not bad:
+        if meta.is_file():
+            d = json.loads(meta.read_text())
+            d.setdefault("extra", {})["eager_check"] = figures
+            meta.write_text(json.dumps(d, indent=2) + "\n")
+        return figures
+    where = ""
+    fn = getattr(mod, "intermediates", None)
+    if fn is not None:
+        try:
+            art = fn(adapter, artifact.tower, artifact.precision, x[:4], inputs, artifact.path)
+            art.pop("replica_max_abs_diff", None)
+            curve = compare_layers(reference_intermediates(tower, x[:4]), art, 60.0 if artifact.precision == "fp32"
+                                   else 15.0)
+            if curve["first_divergent_layer"]:
+                where = f"; the first diverging layer is {curve['first_divergent_layer']}"
+        except Exception as e:  # localization is a hint; the failure itself stands
+            log.info("localizing the drift of %s failed: %s", artifact.path, e)
+    _remove_artifact(artifact)
+    what = "NaN/Inf outputs" if not finite else f"cosine {figures['cosine_min']:.6f} < {FP32_MIN_COSINE} against eager"
+    raise ConversionError(f"{artifact.platform} {artifact.tower} {artifact.precision}: the converted artifact gives "
+                          f"{what} on real inputs{where}. It was not kept. This is a conversion bug for this "
+                          f"architecture: run with -vv and report the layer, or try another precision / platform")
+
+
+def _remove_artifact(artifact) -> None:
+    import shutil
+
+    path = Path(artifact.path)
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    path.with_suffix(".json").unlink(missing_ok=True)
+    twin = artifact.extra.get("debug_twin")
+    if twin:
+        (path.parent / twin["file"]).unlink(missing_ok=True)

@@ -99,12 +99,13 @@ def build_golden(folder: Path, model, manifest: dict) -> dict:
 
     from converters import platform_module
 
+    from .models.adapter import as_adapter
     from .preprocess import load_image
-    from .tokenizer import Tokenizer
 
+    model = as_adapter(model)
     folder = Path(folder)
     size = manifest["model"]["preprocessing"]["image_size"]
-    tok = Tokenizer.from_file(context_length=manifest["model"]["tokenizer"]["context_length"])
+    tok = model.tokenizer
     paths = sample_images(folder / GOLDEN_DIR)
     pixels = np.stack([load_image(p, size) for p in paths])
     ids = tok(list(TEXTS))
@@ -120,7 +121,7 @@ def build_golden(folder: Path, model, manifest: dict) -> dict:
         return img, txt, prm
 
     with torch.no_grad():
-        eager = encoders(lambda a: model.visual(torch.from_numpy(a)).numpy(),
+        eager = encoders(lambda a: model.image(torch.from_numpy(a)).numpy(),
                          lambda a: model.text(torch.from_numpy(a)).numpy())
     results = {"eager": _task_block(eager, logit_scale)}
     runners: dict[tuple[str, str], dict] = {}

@@ -53,36 +53,55 @@ def _bytes(path: Path) -> int:
     return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def model_section(model, meta: dict, checkpoint: Path, vocab_file: str = "vocab.txt") -> dict:
+def model_section(model, meta: dict, checkpoint: Path | None, vocab_file: str = "vocab.txt",
+                  tokenizer_files: dict | None = None) -> dict:
     import string
 
     from .data.tasks import ZEROSHOT_TASKS, class_prompts
     from .data.world import COLORS, POSITIONS, SHAPES, SIZES
-    from .tokenizer import Tokenizer, default_vocab_path
+    from .export import square_size
+    from .models.adapter import as_adapter
+    from .tokenizer import default_vocab_path
 
-    tok = Tokenizer.from_file(context_length=model.cfg.text.context_length)
+    model = as_adapter(model)
+    tok = model.tokenizer
     labels = {"zeroshot_color": list(COLORS), "zeroshot_shape": list(SHAPES), "zeroshot_size": list(SIZES),
               "zeroshot_position": list(POSITIONS)}
+    tasks = {t: {"labels": labels[t], "prompts": class_prompts(t)} for t in ZEROSHOT_TASKS if t in labels}
+    weights = Path(checkpoint) if checkpoint else (Path(model.weights) if model.weights else None)
+    common = {
+        "name": meta.get("name") or (Path(checkpoint).stem if checkpoint else model.name),
+        "source": model.name, "family": model.family,
+        "checkpoint_sha256": sha256_file(weights) if weights and weights.exists() else None,
+        "embed_dim": int(model.embed_dim),
+        "logit_scale": float(model.logit_scale),
+    }
+    if model.family != "builtin":
+        pp = model.preprocess
+        return {**common, "preprocessing": {
+            "image_size": square_size(model), "color": "RGB", "layout": "NCHW", "dtype": "float32",
+            "range": [0, 255], "normalization": "inside the model (per-channel affine)",
+            "mean": list(pp.mean), "std": list(pp.std), "resize": pp.resize, "interpolation": pp.interpolation,
+            "reference": "mobile_sdk.preprocess.preprocess_image"},
+            "tokenizer": {**tok.describe(), **(tokenizer_files or {})}, "tasks": tasks}
+    vocab_file = (tokenizer_files or {}).get("vocab_file", vocab_file)
     return {
-        "name": meta.get("name") or Path(checkpoint).stem,
-        "checkpoint_sha256": sha256_file(checkpoint),
-        "embed_dim": int(model.cfg.embed_dim),
-        "logit_scale": float(model.logit_scale.exp().clamp(max=100.0)),
+        **common,
         "preprocessing": {
-            "image_size": int(model.cfg.vision.image_size), "color": "RGB", "layout": "NCHW", "dtype": "float32",
+            "image_size": square_size(model), "color": "RGB", "layout": "NCHW", "dtype": "float32",
             "range": [0, 255], "normalization": "inside the model (per-channel affine)",
             "resize": "EXIF transpose; alpha over white; center crop to the largest square; exact integer area "
                       "resize to image_size (see mobile_sdk/preprocess.py)",
             "reference": "mobile_sdk.preprocess.preprocess_image",
         },
         "tokenizer": {
-            "vocab_file": vocab_file, "vocab_sha256": sha256_file(default_vocab_path()),
+            "kind": "word", "vocab_file": vocab_file, "vocab_sha256": sha256_file(default_vocab_path()),
             "vocab_size": tok.vocab_size, "context_length": tok.context_length,
             "pad_id": tok.pad_id, "sot_id": tok.sot_id, "eot_id": tok.eot_id, "unk_id": tok.unk_id,
             "lowercase": "ASCII A-Z only", "separators": string.whitespace + string.punctuation,
             "reference": "mobile_sdk.tokenizer.Tokenizer",
         },
-        "tasks": {t: {"labels": labels[t], "prompts": class_prompts(t)} for t in ZEROSHOT_TASKS if t in labels},
+        "tasks": tasks,
     }
 
 
@@ -96,8 +115,8 @@ def artifact_entry(meta: dict, folder: Path, parity: dict | None) -> dict:
     }
 
 
-def build_manifest(folder: Path, model, meta: dict, checkpoint: Path, parity_report: dict | None = None,
-                   golden: str | None = None) -> dict:
+def build_manifest(folder: Path, model, meta: dict, checkpoint: Path | None, parity_report: dict | None = None,
+                   golden: str | None = None, tokenizer_files: dict | None = None) -> dict:
     from . import __version__
     from .parity.check import find_artifacts
 
@@ -109,7 +128,8 @@ def build_manifest(folder: Path, model, meta: dict, checkpoint: Path, parity_rep
     arts = [artifact_entry(m, folder, by_key.get(str(Path(m["file"]).relative_to(folder))))
             for m in find_artifacts(folder)]
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "sdk_version": __version__,
-            "model": model_section(model, meta, checkpoint), "artifacts": arts, "golden": golden}
+            "model": model_section(model, meta, checkpoint, tokenizer_files=tokenizer_files), "artifacts": arts,
+            "golden": golden}
 
 
 def _need(d: dict, key: str, typ, where: str):
@@ -136,8 +156,14 @@ def validate_manifest(d: dict, folder: Path | None = None) -> dict:
         _need(model, k, t, "model")
     for k in ("image_size",):
         _need(model["preprocessing"], k, int, "model.preprocessing")
-    for k in ("vocab_file", "context_length", "pad_id", "sot_id", "eot_id", "unk_id"):
-        _need(model["tokenizer"], k, str if k == "vocab_file" else int, "model.tokenizer")
+    kind = model["tokenizer"].get("kind", "word")
+    files = {"word": ("vocab_file",), "clip_bpe": ("merges_file",)}.get(kind)
+    if files is None:
+        raise DataError(f"manifest: model.tokenizer.kind {kind!r} is not one of word, clip_bpe")
+    for k in files:
+        _need(model["tokenizer"], k, str, "model.tokenizer")
+    for k in ("context_length", "pad_id", "sot_id", "eot_id") + (("unk_id",) if kind == "word" else ()):
+        _need(model["tokenizer"], k, int, "model.tokenizer")
     for name, task in model["tasks"].items():
         labels, prompts = _need(task, "labels", list, f"tasks.{name}"), _need(task, "prompts", list, f"tasks.{name}")
         if len(labels) != len(prompts) or not labels:

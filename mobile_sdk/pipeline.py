@@ -29,18 +29,21 @@ class PipelineResult:
     seconds: dict
 
 
-def run_pipeline(checkpoint: Path, out: Path, targets=("all",), precisions=None, towers=("image", "text"),
+def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, towers=("image", "text"),
                  calibration_dir=None, parity_cfg=None, bench: bool = True, parity: bool = True,
-                 golden: bool = True, threads=(1, 2), echo=print) -> PipelineResult:
-    from .checkpoint import load_checkpoint
+                 golden: bool = True, threads=(1, 2), echo=print, weights=None) -> PipelineResult:
+    """`checkpoint`: a built-in checkpoint path, a model source spec (`open_clip:ViT-B-32` with
+    `weights`, `hf:DIR`, `module:function`) or a DualEncoder adapter."""
     from .export import export, prepare_inputs
     from .manifest import build_manifest, write_manifest
-    from .tokenizer import default_vocab_path
+    from .models.sources import load_adapter
 
     out = Path(out)
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
-    model, meta = load_checkpoint(checkpoint)
+    model = load_adapter(checkpoint if not isinstance(checkpoint, Path) else str(checkpoint), weights)
+    meta = getattr(model, "meta", {"name": model.name})
+    checkpoint = Path(model.weights) if model.family == "builtin" and model.weights else None
 
     def step(name, fn):
         echo(f"[{time.perf_counter() - t_start:6.1f}s] {name} ...")
@@ -66,19 +69,19 @@ def run_pipeline(checkpoint: Path, out: Path, targets=("all",), precisions=None,
         from .parity import ParityConfig, check_folder, write_reports
 
         cfg = parity_cfg or ParityConfig()
-        report = step("parity", lambda: check_folder(out, checkpoint, cfg,
+        report = step("parity", lambda: check_folder(out, cfg=cfg, model=model,
                                                      on_step=lambda label: echo(f"    checking {label}")))
         write_reports(report, out)
     bench_result = None
     if bench:
         from .bench import bench_folder, write_plot
 
-        bench_result = step("bench", lambda: bench_folder(out, threads, checkpoint,
+        bench_result = step("bench", lambda: bench_folder(out, threads, model=model,
                                                           on_step=lambda label: echo(f"    timing {label}")))
         (out / "bench.json").write_text(json.dumps(bench_result, indent=2) + "\n")
         write_plot(bench_result, report, out / "bench.png")
-    shutil.copyfile(default_vocab_path(), out / "vocab.txt")
-    manifest = build_manifest(out, model, meta, Path(checkpoint), report, golden=None)
+    tokenizer_files = model.tokenizer.files(out) if hasattr(model.tokenizer, "files") else {}
+    manifest = build_manifest(out, model, meta, checkpoint, report, golden=None, tokenizer_files=tokenizer_files)
     golden_path = None
     if golden:
         from .golden import GOLDEN_FILE, write_golden

@@ -97,9 +97,22 @@ class Tokenizer:
                 words.append(self.vocab[i])
         return " ".join(words)
 
+    def describe(self) -> dict:
+        """What the manifest records about this tokenizer."""
+        return {"kind": "word", "vocab_size": self.vocab_size, "context_length": self.context_length,
+                "pad_id": self.pad_id, "sot_id": self.sot_id, "eot_id": self.eot_id, "unk_id": self.unk_id}
+
+    def files(self, out_dir: str | Path) -> dict[str, str]:
+        """Write what an app needs to tokenize exactly as Python does (the vocabulary) into
+        `out_dir`; -> {role: file name}."""
+        out = Path(out_dir) / "vocab.txt"
+        out.write_text("\n".join(self.vocab) + "\n", encoding="utf-8")
+        return {"vocab_file": out.name}
+
 
 def build_vocab() -> list[str]:
     """The vocabulary the committed file holds: specials, then every world word, sorted."""
     from .data.world import vocabulary_words
 
     return list(SPECIALS) + vocabulary_words()
+

@@ -66,17 +66,18 @@ def find_artifacts(folder: Path) -> list[dict]:
 
 
 def _tower(model, tower: str):
-    return model.visual if tower == "image" else model.text
+    from ..models.adapter import as_adapter
+    return as_adapter(model).tower(tower)
 
 
 def _data(model, cal_dir: Path, cfg: ParityConfig):
     """Calibration and test inputs of both towers, in the model's raw input format."""
     from ..data.calibration import load_calibration
     from ..data.tasks import build_tasks
-    from ..tokenizer import Tokenizer
+    from ..export import square_size
 
-    size = model.cfg.vision.image_size
-    tok = Tokenizer.from_file(context_length=model.cfg.text.context_length)
+    size = square_size(model)
+    tok = model.tokenizer
     cal = load_calibration(cal_dir, size, cfg.n_calibration)
     sets = build_tasks(n=cfg.n_test, image_size=size)
     test_imgs = sets["retrieval"].images
@@ -95,12 +96,15 @@ def _run(runner, x: torch.Tensor) -> np.ndarray:
 
 
 def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: ParityConfig | None = None,
-                 on_step=None) -> dict:
-    """Parity of every artifact under `folder`; returns the report dict (see `report.py`)."""
+                 on_step=None, model=None, weights=None) -> dict:
+    """Parity of every artifact under `folder`; returns the report dict (see `report.py`). The
+    reference is `model` (an adapter, or a source spec with `weights`), else `checkpoint`, else the
+    model the folder's export.json names."""
     from converters import platform_module
 
-    from ..checkpoint import default_checkpoint, load_checkpoint
     from ..data.tasks import accuracy, predict
+    from ..export import DEFAULT_CALIBRATION
+    from ..models.sources import load_reference
     from ..evaluate import agreement, runner_encoders, torch_encoders
 
     cfg = cfg or ParityConfig()
@@ -110,15 +114,15 @@ def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: 
     record = {}
     if (folder / EXPORT_RECORD).is_file():
         record = json.loads((folder / EXPORT_RECORD).read_text())
-    checkpoint = Path(checkpoint or record.get("checkpoint") or default_checkpoint())
-    cal_dir = Path(record.get("calibration") or "calibration_data")
+    cal_dir = Path(record.get("calibration") or DEFAULT_CALIBRATION)
     metas = find_artifacts(folder)
     if not metas:
         raise DataError(f"no artifacts in {folder} (no converter .json metadata found); run `mobile-sdk export` first")
-    model, _ = load_checkpoint(checkpoint)
+    model = load_reference(record, model, weights, checkpoint)
+    checkpoint = model.weights or model.name
     data, sets, tok = _data(model, cal_dir, cfg)
     with torch.no_grad():
-        refs = {t: {split: (_tower(model, t)(x).numpy() if x is not None else None) for split, x in d.items()}
+        refs = {t: {split: (model.tower(t)(x).numpy() if x is not None else None) for split, x in d.items()}
                 for t, d in data.items()}
     ref_preds = predict(sets, *torch_encoders(model), tok)
     ref_acc = accuracy(sets, ref_preds)
@@ -197,6 +201,7 @@ def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: 
         "schema": 1,
         "folder": str(folder),
         "checkpoint": str(checkpoint),
+        "model": model.name,
         "calibration": str(cal_dir),
         "n_calibration": cfg.n_calibration,
         "n_test_per_task": cfg.n_test,

@@ -21,23 +21,45 @@ import torch
 from .metrics import sqnr_db
 
 
-def layer_paths(tower: torch.nn.Module) -> list[str]:
-    """Module paths of the comparable layers of a tower, in forward order (without `embedding`)."""
+def layer_points(tower: torch.nn.Module) -> dict[str, str]:
+    """The comparable layers of a tower, in forward order (without `embedding`): label -> module
+    path inside the tower. An adapter's tower names its own (`intermediate_points`, as open_clip's
+    `forward_intermediates` names what a tool may tap); the built-in towers' labels are their paths."""
+    points = getattr(tower, "intermediate_points", None)
+    if points is not None:
+        return dict(points)
     names = dict(tower.named_children())
+    if "blocks" not in names:
+        return {}
     out = [n for n in ("ln_pre",) if n in names]
     out += [f"blocks.{i}" for i in range(len(tower.blocks))]
     out += [n for n in ("ln_post", "ln_final") if n in names]
-    return out
+    return {n: n for n in out}
+
+
+def layer_paths(tower: torch.nn.Module) -> list[str]:
+    """The labels of `layer_points`, in forward order."""
+    return list(layer_points(tower))
+
+
+def in_module_stack(node, points: dict[str, str]) -> list[str]:
+    """The labels of `points` whose module an FX node of an exported tower was traced inside."""
+    stack = {v[0] for v in (node.meta.get("nn_module_stack") or {}).values()}
+    return [label for label, path in points.items() if path in stack]
+
+
+def _first(o):
+    return o[0] if isinstance(o, (tuple, list)) else o
 
 
 @torch.no_grad()
 def reference_intermediates(tower: torch.nn.Module, inputs: torch.Tensor) -> dict[str, np.ndarray]:
-    """Eager outputs of each layer of `layer_paths` (forward hooks), plus `embedding`."""
-    paths = layer_paths(tower)
+    """Eager outputs of each layer of `layer_points` (forward hooks), plus `embedding`."""
+    points = layer_points(tower)
     modules = dict(tower.named_modules())
-    got: dict[str, list[np.ndarray]] = {p: [] for p in paths}
-    hooks = [modules[p].register_forward_hook(lambda m, a, o, p=p: got[p].append(o.detach().float().numpy().copy()))
-             for p in paths]
+    got: dict[str, list[np.ndarray]] = {p: [] for p in points}
+    hooks = [modules[path].register_forward_hook(
+        lambda m, a, o, p=p: got[p].append(_first(o).detach().float().numpy().copy())) for p, path in points.items()]
     try:
         emb = [tower(inputs[i:i + 1]).numpy() for i in range(len(inputs))]
     finally:
@@ -49,7 +71,8 @@ def reference_intermediates(tower: torch.nn.Module, inputs: torch.Tensor) -> dic
 
 
 def is_stream(layer: str) -> bool:
-    """Whether a layer of `layer_paths` is the residual stream (read only by LayerNorms)."""
+    """Whether a layer of `layer_points` is the residual stream (read only by LayerNorms): the
+    built-in towers' `ln_pre` and every tower's `blocks.i`."""
     return layer == "ln_pre" or layer.startswith("blocks.")
 
 

@@ -18,6 +18,7 @@ from converters.coreml import CoreMLConfig, CoreMLRunner, convert, predict_avail
 from mobile_sdk.checkpoint import default_checkpoint, load_checkpoint
 from mobile_sdk.data.calibration import load_calibration
 from mobile_sdk.data.tasks import build_tasks
+from mobile_sdk.models.adapter import DualEncoder
 from mobile_sdk.errors import ConversionError, DataError
 from mobile_sdk.tokenizer import Tokenizer
 
@@ -249,7 +250,7 @@ IDS = torch.randint(0, 37, (1, 12), dtype=torch.int32, generator=torch.Generator
 
 @pytest.mark.slow
 def test_palettization_overrides(tmp_path):
-    tiny = SimpleNamespace(text=TinyText())
+    tiny = DualEncoder.from_towers(text=TinyText())
     art = convert(tiny, "text", IDS, CoreMLConfig("pal4", granularity="per_tensor",
                                                   overrides={"fc_*": 8, "*proj*": None}), tmp_path)
     from converters.mil import MilProgram
@@ -267,7 +268,7 @@ def test_palettization_overrides(tmp_path):
 
 @pytest.mark.slow
 def test_conversion_is_quiet_by_default_and_shows_coremltools_progress_at_debug(tmp_path, capsys, caplog):
-    tiny = SimpleNamespace(text=TinyText())
+    tiny = DualEncoder.from_towers(text=TinyText())
     convert(tiny, "text", IDS, CoreMLConfig("pal4"), tmp_path / "quiet")
     err = capsys.readouterr().err
     assert "Running MIL" not in err, err[-500:]
@@ -284,7 +285,7 @@ def test_same_model_gives_the_same_package_bytes(tmp_path):
 
     from mobile_sdk.manifest import sha256_file
 
-    tiny = SimpleNamespace(text=TinyText())
+    tiny = DualEncoder.from_towers(text=TinyText())
     a = convert(tiny, "text", IDS, CoreMLConfig("pal4"), tmp_path / "a")
     b = convert(tiny, "text", IDS, CoreMLConfig("pal4"), tmp_path / "b")
     assert sha256_file(a.path) == sha256_file(b.path)
@@ -300,7 +301,7 @@ def test_grouped_lut_decoding_matches_coremltools(tmp_path):
     """The interpreter's numpy decoding of per-grouped-channel palettes equals coremltools' own."""
     from converters.mil import MilProgram, load_program
 
-    art = convert(SimpleNamespace(text=TinyText()), "text", IDS,
+    art = convert(DualEncoder.from_towers(text=TinyText()), "text", IDS,
                   CoreMLConfig("pal4", granularity="per_grouped_channel", group_size=16), tmp_path)
     prog, _ = load_program(art.path)
     ours = MilProgram(art.path)
@@ -312,7 +313,7 @@ def test_grouped_lut_decoding_matches_coremltools(tmp_path):
 
 @pytest.mark.slow
 def test_nan_program_is_refused_and_earlier_artifact_survives(tmp_path):
-    good = convert(SimpleNamespace(text=TinyText()), "text", IDS, CoreMLConfig("fp16"), tmp_path)
+    good = convert(DualEncoder.from_towers(text=TinyText()), "text", IDS, CoreMLConfig("fp16"), tmp_path)
 
     def digest():
         h = hashlib.sha256()
@@ -325,7 +326,7 @@ def test_nan_program_is_refused_and_earlier_artifact_survives(tmp_path):
     with torch.no_grad():
         assert torch.isfinite(TinyText(masked=True)(IDS)).all()  # eager is fine
     with pytest.raises(ConversionError, match=r"verify step of the text tower.*NaN/Inf.*first at op"):
-        convert(SimpleNamespace(text=TinyText(masked=True)), "text", IDS, CoreMLConfig("fp16"), tmp_path)
+        convert(DualEncoder.from_towers(text=TinyText(masked=True)), "text", IDS, CoreMLConfig("fp16"), tmp_path)
     assert digest() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["text_fp16.json", "text_fp16.mlpackage"]
 

@@ -18,6 +18,7 @@ from converters.tflite import TFLiteConfig, TFLiteRunner, check_onnx, convert, c
 from mobile_sdk.checkpoint import default_checkpoint, load_checkpoint
 from mobile_sdk.data.calibration import load_calibration
 from mobile_sdk.data.tasks import build_tasks
+from mobile_sdk.models.adapter import DualEncoder
 from mobile_sdk.errors import ConversionError, DataError
 from mobile_sdk.models.clip import l2_normalize
 from mobile_sdk.tokenizer import Tokenizer
@@ -293,7 +294,7 @@ def test_reduce_l2_is_refused(tmp_path):
         check_onnx(path, "text")
     out = tmp_path / "out"
     with pytest.raises(ConversionError, match=r"ONNX check: .*ReduceL2") as e:
-        convert(SimpleNamespace(text=TinyText(normalize=lambda x: torch.nn.functional.normalize(x, dim=-1))), "text",
+        convert(DualEncoder.from_towers(text=TinyText(normalize=lambda x: torch.nn.functional.normalize(x, dim=-1))), "text",
                 IDS, TFLiteConfig("fp32"), out)
     assert "--- last" in str(e.value)  # the captured log's tail comes with the error
     assert not list(out.glob("*.tflite")) and not list(out.glob("*.json")) and not list(out.glob(".*"))
@@ -304,7 +305,7 @@ def test_int64_ids_are_refused(tmp_path):
     with pytest.raises(ConversionError, match="must be int32"):
         check_onnx(path, "text")
     with pytest.raises(DataError, match="int32"):
-        convert(SimpleNamespace(text=TinyText()), "text", IDS.long(), TFLiteConfig("fp32"), tmp_path / "out")
+        convert(DualEncoder.from_towers(text=TinyText()), "text", IDS.long(), TFLiteConfig("fp32"), tmp_path / "out")
 
 
 def test_duplicate_tensor_names_are_refused(tmp_path):
@@ -368,7 +369,7 @@ def test_image_conversion_is_offline_only_thanks_to_our_sample_file(tmp_path, mo
 def test_output_goes_to_the_log_not_the_console(tmp_path, capfd, caplog):
     caplog.set_level(logging.DEBUG, logger="converters.tflite")
     # check_ops makes onnx2tf print a line per op: all of it must land in the log
-    art = convert(SimpleNamespace(text=TinyText()), "text", IDS, TFLiteConfig("fp32", check_ops=True), tmp_path)
+    art = convert(DualEncoder.from_towers(text=TinyText()), "text", IDS, TFLiteConfig("fp32", check_ops=True), tmp_path)
     printed = capfd.readouterr()
     assert "onnx_output_name" not in printed.out + printed.err and "torch.onnx" not in printed.out + printed.err
     log_file = tmp_path / "text_fp32.log"

@@ -1,0 +1,267 @@
+"""The adapter contract, battery-style over the model families (timm's tests/test_models.py way):
+every family's towers take app inputs and give unit embeddings equal to the family's own forward;
+the export rewrites keep the function; every tower exports on every platform at fp32 with cosine
+>= 0.9999 against eager on real images; bad sources give typed errors that name the problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mobile_sdk.errors import CheckpointError, ConfigError, ConversionError
+from mobile_sdk.models.adapter import DualEncoder, as_adapter
+from mobile_sdk.models.sources import list_sources, load_adapter
+
+# Small configurations of each family's published architecture (same classes, fewer / narrower
+# layers) so the battery runs on 2 cores; the published sizes run in benchmarks/adapters.py.
+OPEN_CLIP_CONFIGS = {
+    # open_clip's CLIP class: ViT image tower, causal text transformer (-inf mask buffer,
+    # nn.MultiheadAttention, QuickGELU-free GELU), argmax-of-EOT pooling, CLIP BPE tokenizer.
+    "tiny-ViT-B-32": {"embed_dim": 64, "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16,
+                                                      "head_width": 32},
+                      "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}},
+}
+FAMILIES = ["builtin"] + [f"open_clip:{k}" for k in OPEN_CLIP_CONFIGS]
+PLATFORMS = ("executorch", "tflite", "coreml")
+
+
+def _seeded_open_clip(name: str, folder: Path) -> tuple[str, Path]:
+    """Write the config and a seeded state dict (safetensors) as a user would bring them."""
+    from safetensors.torch import save_file
+
+    from mobile_sdk.models._open_clip import import_open_clip
+
+    open_clip = import_open_clip()
+    cfg_path = folder / f"{name}.json"
+    cfg_path.write_text(json.dumps(OPEN_CLIP_CONFIGS[name]))
+    open_clip.add_model_config(cfg_path)
+    torch.manual_seed(0)
+    model = open_clip.create_model(name, pretrained=None)
+    weights = folder / f"{name}.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    return str(cfg_path), weights
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> dict[str, tuple[str, Path | None]]:
+    folder = tmp_path_factory.mktemp("sources")
+    out: dict[str, tuple[str, Path | None]] = {"builtin": ("student", None)}
+    for name in OPEN_CLIP_CONFIGS:
+        out[f"open_clip:{name}"] = tuple(("open_clip:" + s if i == 0 else s)
+                                         for i, s in enumerate(_seeded_open_clip(name, folder)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def adapters(sources) -> dict[str, DualEncoder]:
+    return {k: load_adapter(spec, w) for k, (spec, w) in sources.items()}
+
+
+@pytest.fixture(scope="module")
+def real_inputs(adapters) -> dict[str, object]:
+    """Calibration images at each model's input size and calibration captions, tokenized."""
+    from mobile_sdk.export import prepare_inputs
+
+    return {k: prepare_inputs(a, n=16) for k, a in adapters.items()}
+
+
+def test_sources_are_registered():
+    assert {"open_clip"} <= set(list_sources())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_towers_take_app_inputs_and_give_unit_embeddings(adapters, real_inputs, family):
+    a = adapters[family]
+    x = real_inputs[family]
+    img = torch.cat(x.calibration["image"][:4])
+    ids = torch.cat(x.calibration["text"][:4])
+    assert img.dtype == torch.float32 and img.shape[1:] == (3, *a.image_size) and float(img.max()) <= 255
+    assert ids.dtype == torch.int32 and ids.shape[1] == a.context_length
+    with torch.no_grad():
+        for emb in (a.image(img), a.text(ids)):
+            assert emb.shape == (4, a.embed_dim)
+            np.testing.assert_allclose(emb.norm(dim=-1).numpy(), 1.0, atol=1e-5)
+    assert a.logit_scale > 0 and a.points("image") and a.points("text")
+
+
+@pytest.mark.parametrize("name", list(OPEN_CLIP_CONFIGS))
+def test_open_clip_towers_match_open_clip(adapters, real_inputs, name):
+    """The adapter's towers (normalization in the graph, one-hot EOT readout) are open_clip's
+    encode_image / encode_text, normalized."""
+    from mobile_sdk.models._open_clip import import_open_clip, read_state_dict
+
+    open_clip = import_open_clip()
+    a = adapters[f"open_clip:{name}"]
+    ref = open_clip.create_model(name, pretrained=None)
+    ref.load_state_dict(read_state_dict(a.weights))
+    ref.eval()
+    x = real_inputs[f"open_clip:{name}"]
+    img, ids = torch.cat(x.calibration["image"][:4]), torch.cat(x.calibration["text"][:4])
+    mean = torch.tensor(a.preprocess.mean).view(1, 3, 1, 1)
+    std = torch.tensor(a.preprocess.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        want_img = ref.encode_image((img / 255 - mean) / std, normalize=True)
+        want_txt = ref.encode_text(ids.long(), normalize=True)
+        torch.testing.assert_close(a.image(img), want_img, atol=1e-5, rtol=0)
+        torch.testing.assert_close(a.text(ids), want_txt, atol=1e-5, rtol=0)
+    tok = open_clip.get_tokenizer("ViT-B-32")
+    np.testing.assert_array_equal(a.tokenizer(["a red circle", "Two big BLUE stars!"]),
+                                  tok(["a red circle", "Two big BLUE stars!"]).numpy())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("tower", ["image", "text"])
+def test_export_rewrites_keep_the_function(adapters, real_inputs, family, tower):
+    from converters.rewrites import export_form, for_xnnpack
+
+    a = adapters[family]
+    x = torch.cat(real_inputs[family].calibration[tower][:8])
+    module = a.tower(tower)
+    with torch.no_grad():
+        ref = module(x)
+        for rewrite in (export_form, for_xnnpack):
+            got = rewrite(module)(x)
+            torch.testing.assert_close(got, ref, atol=2e-5, rtol=0, msg=f"{rewrite.__name__} changed {family} {tower}")
+        form = export_form(module)
+    # What the backends are handed holds no infinite or huge constant (int8, Core ML fp16, k-means).
+    for name, buf in list(form.named_buffers()) + list(form.named_parameters()):
+        assert torch.isfinite(buf).all() and buf.abs().max() < 1e4, f"{family} {tower}: {name} is not export-safe"
+    assert not any(isinstance(m, torch.nn.MultiheadAttention) for m in form.modules())
+
+
+def test_causal_mask_rewrite_is_exact_for_sharp_attention():
+    """A masked logit is replaced, not added to: rows whose kept logits are far below the masked
+    ones (where an additive -30 would leak) still match -inf masking."""
+    from converters.rewrites import export_form
+
+    class Causal(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = torch.nn.MultiheadAttention(16, 2, batch_first=True)
+            self.register_buffer("attn_mask", torch.full((6, 6), float("-inf")).triu(1))
+
+        def forward(self, x):
+            return self.attn(x, x, x, need_weights=False, attn_mask=self.attn_mask)[0]
+
+    torch.manual_seed(0)
+    m = Causal().eval()
+    with torch.no_grad():
+        m.attn.in_proj_weight.mul_(8.0)  # logits in the hundreds
+        x = torch.randn(3, 6, 16)
+        torch.testing.assert_close(export_form(m)(x), m(x), atol=1e-4, rtol=1e-4)
+
+
+def test_as_adapter_wraps_the_builtin_clip_without_copying():
+    from mobile_sdk.models import create_model
+
+    m = create_model("tiny")
+    a = as_adapter(m)
+    assert a.image is m.visual and a.text is m.text and a.family == "builtin"
+    assert a.points("image") == {p: p for p in ["ln_pre", "blocks.0", "ln_post"]}
+
+
+# --------------------------------------------------------------------------- errors
+def test_unknown_sources_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="unknown open_clip architecture 'ViT-B-33'.*ViT-B-32"):
+        load_adapter("open_clip:ViT-B-33", tmp_path / "w.safetensors")
+    with pytest.raises(ConfigError, match="needs its weights: pass --weights"):
+        load_adapter("open_clip:ViT-B-32")
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        load_adapter("nope")
+    with pytest.raises(ConfigError, match="cannot import module 'no_such_module'"):
+        load_adapter("no_such_module:make")
+
+
+def test_weights_that_do_not_match_name_the_keys(sources, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    spec, weights = sources["open_clip:tiny-ViT-B-32"]
+    sd = load_file(str(weights))
+    bad = dict(sd)
+    bad.pop("text_projection")
+    bad["extra.weight"] = torch.zeros(2)
+    save_file(bad, str(tmp_path / "keys.safetensors"))
+    with pytest.raises(CheckpointError, match=r"missing 1 key\(s\) \['text_projection'\].*unexpected 1 key\(s\) "
+                                              r"\['extra.weight'\].*must be a state dict of the open_clip"):
+        load_adapter(spec, tmp_path / "keys.safetensors")
+    shaped = dict(sd, text_projection=torch.zeros(3, 3))
+    save_file(shaped, str(tmp_path / "shape.safetensors"))
+    with pytest.raises(CheckpointError, match="shape mismatch for 'text_projection'"):
+        load_adapter(spec, tmp_path / "shape.safetensors")
+    ints = dict(sd, text_projection=sd["text_projection"].to(torch.int32))
+    save_file(ints, str(tmp_path / "dtype.safetensors"))
+    with pytest.raises(CheckpointError, match="torch.int32 where a floating-point weight belongs"):
+        load_adapter(spec, tmp_path / "dtype.safetensors")
+    # torch files are read with weights_only=True: a pickled object is refused, not run
+    torch.save({"state_dict": sd, "hook": Path("x")}, tmp_path / "pickled.pt")
+    with pytest.raises(CheckpointError, match="cannot read weights"):
+        load_adapter(spec, tmp_path / "pickled.pt")
+    torch.save(sd, tmp_path / "plain.pt")
+    assert load_adapter(spec, tmp_path / "plain.pt").embed_dim == 64
+
+
+def test_custom_module_function_source(tmp_path, monkeypatch):
+    (tmp_path / "my_clip.py").write_text(
+        "from mobile_sdk.models import create_model\n"
+        "from mobile_sdk.models.adapter import as_adapter\n"
+        "def make():\n    return as_adapter(create_model('tiny'))\n"
+        "def wrong():\n    return 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    a = load_adapter("my_clip:make")
+    assert a.family == "custom" and a.embed_dim == 32
+    with pytest.raises(ConfigError, match="returned int, not a mobile_sdk.models.DualEncoder"):
+        load_adapter("my_clip:wrong")
+
+
+# --------------------------------------------------------------------------- every platform
+@pytest.mark.slow
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "builtin"])
+def test_every_tower_exports_at_fp32_matching_eager(adapters, real_inputs, family, platform, tmp_path):
+    """fp32 on each platform: the export's own check passes (cosine >= 0.9999 on the calibration
+    images it was made from), and the artifact matches eager on other real images too."""
+    from converters import platform_module
+
+    from mobile_sdk.export import ExportInputs, export
+
+    a = adapters[family]
+    x = real_inputs[family]
+    first = ExportInputs({t: v[0] for t, v in x.example.items()}, {t: v[:8] for t, v in x.calibration.items()})
+    arts = export(a, tmp_path, [platform], {platform: ["fp32"]}, inputs=first)
+    assert len(arts) == 2
+    mod = platform_module(platform)
+    for art in arts:
+        assert art.extra["eager_check"]["cosine_min"] >= 0.9999
+        held_out = torch.cat(x.calibration[art.tower][8:16])
+        runner = mod.load(art.path)
+        got = np.concatenate([runner(held_out[i:i + 1].numpy()) for i in range(len(held_out))])
+        with torch.no_grad():
+            ref = a.tower(art.tower)(held_out).numpy()
+        cos = (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
+        assert cos.min() >= 0.9999, f"{family} {platform} {art.tower}: cosine {cos.min()}"
+
+
+@pytest.mark.slow
+def test_a_drifting_fp32_artifact_fails_the_export_and_is_not_kept(adapters, real_inputs, tmp_path, monkeypatch):
+    """Nothing silent: an artifact whose runtime output drifts from eager fails the export loudly,
+    naming the first diverging layer, and its files are removed."""
+    import converters.tflite as tfl
+
+    from mobile_sdk.export import ExportInputs, export
+
+    family = "open_clip:tiny-ViT-B-32"
+    x = real_inputs[family]
+    inputs = ExportInputs({t: v[0] for t, v in x.example.items()}, {t: v[:4] for t, v in x.calibration.items()})
+    real = tfl.load
+
+    def drifting(path, *a, **k):
+        runner = real(path, *a, **k)
+        return lambda inp: runner(inp) + 0.05 * np.sign(np.arange(runner(inp).size).reshape(1, -1) % 2 - 0.5)
+    monkeypatch.setattr(tfl, "load", drifting)
+    with pytest.raises(ConversionError, match=r"tflite text fp32: the converted artifact gives cosine .* It was not kept"):
+        export(adapters[family], tmp_path, ["tflite"], {"tflite": ["fp32"]}, towers=("text",), inputs=inputs)
+    assert not list((tmp_path / "tflite").glob("text_fp32.*"))
