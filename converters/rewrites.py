@@ -117,42 +117,55 @@ MASKED = -1e4  # an additive mask entry at or below this hides its key
 
 
 class ExplicitAttention(nn.Module):
-    """`nn.MultiheadAttention` (self-attention as CLIP towers use it) written as separate q / k / v
-    linears and 3-D bmm over (B * heads, T, head_dim), as the built-in towers are: no fused in-proj
-    chunk, no SDPA decomposition, so XNNPACK, onnx2tf and Core ML each take it whole. A static
-    attention mask found in the tower (`export_form`) is applied by replacement (see MASK_VALUE)."""
+    """Attention as CLIP towers use it, written as separate q / k / v linears and 3-D bmm over
+    (B * heads, T, head_dim), as the built-in towers are: no fused in-proj chunk, no SDPA
+    decomposition, so XNNPACK, onnx2tf and Core ML each take it whole. A static attention mask
+    found in the tower (`export_form`) is applied by replacement (see MASK_VALUE). This class takes
+    `nn.MultiheadAttention`'s call; `HfExplicitAttention` takes Hugging Face's."""
 
-    def __init__(self, mha: nn.MultiheadAttention, mask: torch.Tensor | None = None):
+    def __init__(self, q: nn.Linear, k: nn.Linear, v: nn.Linear, out: nn.Linear, heads: int, scale: float,
+                 mask: torch.Tensor | None = None, batch_first: bool = True):
         super().__init__()
-        e, h = mha.embed_dim, mha.num_heads
-        self.heads, self.head_dim, self.batch_first = h, e // h, mha.batch_first
-        if mha._qkv_same_embed_dim:
-            wq, wk, wv = mha.in_proj_weight.detach().chunk(3)
-        else:
-            wq, wk, wv = (w.detach() for w in (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight))
-        bias = mha.in_proj_bias.detach().chunk(3) if mha.in_proj_bias is not None else (None,) * 3
-        self.q, self.k, self.v = (self._linear(w, b) for w, b in zip((wq, wk, wv), bias))
-        self.out = nn.Linear(e, e, bias=mha.out_proj.bias is not None)
-        self.out.weight.data = mha.out_proj.weight.detach().clone()
-        if mha.out_proj.bias is not None:
-            self.out.bias.data = mha.out_proj.bias.detach().clone()
+        self.q, self.k, self.v, self.out = q, k, v, out
+        self.heads, self.head_dim, self.scale, self.batch_first = heads, q.out_features // heads, scale, batch_first
         self.static_mask = mask is not None
         if mask is not None:
             keep = (mask > MASKED).float()
             self.register_buffer("keep", keep, persistent=False)
             self.register_buffer("drop", 1.0 - keep, persistent=False)
 
-    @staticmethod
-    def _linear(w: torch.Tensor, b: torch.Tensor | None) -> nn.Linear:
-        lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
-        lin.weight.data = w.clone()
-        if b is not None:
-            lin.bias.data = b.clone()
-        return lin
+    @classmethod
+    def from_mha(cls, mha: nn.MultiheadAttention, mask: torch.Tensor | None = None) -> "ExplicitAttention":
+        e, h = mha.embed_dim, mha.num_heads
+        if mha._qkv_same_embed_dim:
+            ws = mha.in_proj_weight.detach().chunk(3)
+        else:
+            ws = tuple(w.detach() for w in (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight))
+        bs = mha.in_proj_bias.detach().chunk(3) if mha.in_proj_bias is not None else (None,) * 3
+        q, k, v = (_linear(w, b) for w, b in zip(ws, bs))
+        out = _linear(mha.out_proj.weight.detach(), mha.out_proj.bias.detach() if mha.out_proj.bias is not None else None)
+        return cls(q, k, v, out, h, (e // h) ** -0.5, mask, mha.batch_first)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape  # (B, T, H*D) -> (B*H, T, D)
         return x.reshape(b, t, self.heads, self.head_dim).permute(0, 2, 1, 3).reshape(b * self.heads, t, self.head_dim)
+
+    def attend(self, query, key, value, attn_mask=None) -> torch.Tensor:
+        """(B, Tq, E), (B, Tk, E), (B, Tk, E) -> (B, Tq, E)."""
+        b, t, _ = query.shape
+        q = self._split(self.q(query)) * self.scale
+        k, v = self._split(self.k(key)), self._split(self.v(value))
+        s = torch.bmm(q, k.transpose(1, 2))  # (B*H, Tq, Tk)
+        if attn_mask is not None:
+            if self.static_mask and tuple(attn_mask.shape[-2:]) == tuple(self.keep.shape):
+                kept = s * self.keep
+                low = kept.amin(dim=-1, keepdim=True) - MASK_VALUE
+                s = kept + low * self.drop
+            else:  # a mask computed at run time: keep it finite
+                s = s + attn_mask.clamp(min=-MASK_VALUE).reshape(-1, *attn_mask.shape[-2:])
+        y = torch.bmm(s.softmax(dim=-1), v)
+        y = y.reshape(b, self.heads, t, self.head_dim).permute(0, 2, 1, 3).reshape(b, t, self.heads * self.head_dim)
+        return self.out(y)
 
     def forward(self, query, key=None, value=None, key_padding_mask=None, need_weights=False, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
@@ -162,23 +175,33 @@ class ExplicitAttention(nn.Module):
         value = key if value is None else value
         if not self.batch_first:  # (T, B, E) -> (B, T, E)
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        b, t, _ = query.shape
-        q = self._split(self.q(query)) * (self.head_dim ** -0.5)
-        k, v = self._split(self.k(key)), self._split(self.v(value))
-        s = torch.bmm(q, k.transpose(1, 2))  # (B*H, T, T)
-        if attn_mask is not None:
-            if self.static_mask and tuple(attn_mask.shape[-2:]) == tuple(self.keep.shape):
-                kept = s * self.keep
-                low = kept.amin(dim=-1, keepdim=True) - MASK_VALUE
-                s = kept + low * self.drop
-            else:  # a mask computed at run time: keep it finite
-                s = s + attn_mask.clamp(min=-MASK_VALUE)
-        y = torch.bmm(s.softmax(dim=-1), v)
-        y = y.reshape(b, self.heads, t, self.head_dim).permute(0, 2, 1, 3).reshape(b, t, self.heads * self.head_dim)
-        y = self.out(y)
-        if not self.batch_first:
-            y = y.transpose(0, 1)
-        return y, None
+        y = self.attend(query, key, value, attn_mask)
+        return (y if self.batch_first else y.transpose(0, 1)), None
+
+
+class HfExplicitAttention(ExplicitAttention):
+    """A Hugging Face self-attention module (q_proj / k_proj / v_proj / out_proj, as CLIP and SigLIP
+    have) as `ExplicitAttention`, with Hugging Face's call: (hidden_states, attention_mask)."""
+
+    @classmethod
+    def from_hf(cls, m: nn.Module, mask: torch.Tensor | None = None) -> "HfExplicitAttention":
+        return cls(m.q_proj, m.k_proj, m.v_proj, m.out_proj, int(m.num_heads), float(m.scale), mask)
+
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
+        return self.attend(hidden_states, hidden_states, hidden_states, attention_mask), None
+
+
+def _linear(w: torch.Tensor, b: torch.Tensor | None) -> nn.Linear:
+    lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+    lin.weight.data = w.clone()
+    if b is not None:
+        lin.bias.data = b.clone()
+    return lin
+
+
+def _is_hf_attention(m: nn.Module) -> bool:
+    return all(isinstance(getattr(m, n, None), nn.Linear) for n in ("q_proj", "k_proj", "v_proj", "out_proj")) and \
+        hasattr(m, "num_heads") and hasattr(m, "scale") and type(m).__name__.endswith("Attention")
 
 
 def _mask_buffers(tower: nn.Module) -> dict[str, torch.Tensor]:
@@ -195,17 +218,21 @@ def _mask_buffers(tower: nn.Module) -> dict[str, torch.Tensor]:
 
 def export_form(tower: nn.Module, copy_always: bool = False) -> nn.Module:
     """The tower in a form every backend converts faithfully, keyed on what it contains:
-    `nn.MultiheadAttention` -> `ExplicitAttention`; additive attention masks (-inf or huge
+    `nn.MultiheadAttention` and Hugging Face attention modules -> `ExplicitAttention`; additive attention masks (-inf or huge
     negative buffers) -> finite, applied by replacement (see MASK_VALUE). A tower holding none of
     these is returned as it is (the built-in towers), unless `copy_always`. Tests check every swap
     against the original numerically."""
     masks = _mask_buffers(tower)
-    has_mha = any(isinstance(m, nn.MultiheadAttention) for m in tower.modules())
-    if not masks and not has_mha:
+    has_attn = any(isinstance(m, nn.MultiheadAttention) or _is_hf_attention(m) for m in tower.modules())
+    if not masks and not has_attn:
         return copy.deepcopy(tower).eval() if copy_always else tower
     out = copy.deepcopy(tower).eval()
     mask = next(iter(masks.values())) if len(masks) == 1 else None
-    _swap(out, nn.MultiheadAttention, lambda m: ExplicitAttention(m, mask))
+    _swap(out, nn.MultiheadAttention, lambda m: ExplicitAttention.from_mha(m, mask))
+    for mod in list(out.modules()):
+        for name, child in list(mod.named_children()):
+            if _is_hf_attention(child):
+                setattr(mod, name, HfExplicitAttention.from_hf(child, mask))
     for name in masks:
         owner, _, leaf = name.rpartition(".")
         mod = out.get_submodule(owner) if owner else out

@@ -157,9 +157,9 @@ def validate_manifest(d: dict, folder: Path | None = None) -> dict:
     for k in ("image_size",):
         _need(model["preprocessing"], k, int, "model.preprocessing")
     kind = model["tokenizer"].get("kind", "word")
-    files = {"word": ("vocab_file",), "clip_bpe": ("merges_file",)}.get(kind)
+    files = {"word": ("vocab_file",), "clip_bpe": ("merges_file",), "hf": ("tokenizer_file",)}.get(kind)
     if files is None:
-        raise DataError(f"manifest: model.tokenizer.kind {kind!r} is not one of word, clip_bpe")
+        raise DataError(f"manifest: model.tokenizer.kind {kind!r} is not one of word, clip_bpe, hf")
     for k in files:
         _need(model["tokenizer"], k, str, "model.tokenizer")
     for k in ("context_length", "pad_id", "sot_id", "eot_id") + (("unk_id",) if kind == "word" else ()):

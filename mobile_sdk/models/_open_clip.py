@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import CheckpointError, ConfigError
-from .adapter import DualEncoder, PixelNorm, Preprocess, Tower
+from .adapter import DualEncoder, EotReadout, PixelNorm, Preprocess, Tower
 from .sources import register_source
 
 log = logging.getLogger(__name__)
@@ -123,21 +123,20 @@ class OpenClipText(nn.Module):
             self.register_buffer("attn_mask", mask.detach().clone(), persistent=False)
         else:
             self.attn_mask = None
-        self.pool_type, self.eot_id = pool_type, eot_id
+        self.pool_type = pool_type
+        self.readout = EotReadout(int(self.positional_embedding.shape[0]), eot_id)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        t = ids.shape[1]
-        x = self.token_embedding(ids) + self.positional_embedding[:t]
-        mask = self.attn_mask[:t, :t] if self.attn_mask is not None else None
+        x = self.token_embedding(ids) + self.positional_embedding  # ids at the full context length
+        mask = self.attn_mask
         x = self.transformer(x, attn_mask=mask)
         x = self.ln_final(x)  # (B, T, C)
         if self.pool_type == "first":
             pooled = x[:, 0]
         elif self.pool_type == "last":
             pooled = x[:, -1]
-        else:  # argmax / eos: the end-of-text token's features, as a one-hot row times the tokens
-            onehot = (ids == self.eot_id).to(x.dtype).unsqueeze(1)  # (B, 1, T)
-            pooled = torch.bmm(onehot, x).squeeze(1)
+        else:  # argmax / eos: the end-of-text token's features
+            pooled = self.readout(ids, x)
         proj = self.text_projection
         if proj is None:
             return pooled

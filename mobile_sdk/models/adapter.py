@@ -72,6 +72,24 @@ class PixelNorm(nn.Module):
         return pixels * self.scale + self.shift
 
 
+class EotReadout(nn.Module):
+    """The features of each row's first end-of-text token, (B, T) ids + (B, T, C) -> (B, C), as a
+    one-hot row times the tokens: the `x[arange(B), ids.argmax(-1)]` gather of CLIP text towers
+    (end-of-text has the largest id; Hugging Face takes its first occurrence, as pads may equal it),
+    which LiteRT and XNNPACK do not take. The first occurrence is found with a constant matrix."""
+
+    def __init__(self, context_length: int, eot_id: int):
+        super().__init__()
+        self.eot_id = int(eot_id)
+        # earlier[i, j] = 1 where i < j: (e @ earlier)[j] counts end-of-text tokens before position j
+        self.register_buffer("earlier", torch.ones(context_length, context_length).triu(1), persistent=False)
+
+    def forward(self, ids: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        e = (ids == self.eot_id).to(x.dtype)  # (B, T)
+        first = e * ((e @ self.earlier) < 0.5).to(x.dtype)
+        return torch.bmm(first.unsqueeze(1), x).squeeze(1)
+
+
 class Tower(nn.Module):
     """A foreign tower in the contract's form: `pre` (pixel normalization, or nothing), `body`
     (the model's own encoder, returning unprojected or projected features), `norm` (L2Norm).
@@ -178,4 +196,4 @@ def as_adapter(model) -> DualEncoder:
                       f"model with mobile_sdk.models.DualEncoder (see the README, 'Your own model')")
 
 
-__all__ = ["DualEncoder", "L2Norm", "PixelNorm", "Preprocess", "TOWERS", "Tower", "TokenizerLike", "as_adapter"]
+__all__ = ["DualEncoder", "EotReadout", "L2Norm", "PixelNorm", "Preprocess", "TOWERS", "Tower", "TokenizerLike", "as_adapter"]

@@ -39,7 +39,7 @@ def list_sources() -> dict[str, str]:
 def _load_families() -> None:
     # Each family module registers itself on import; their heavy imports (open_clip, transformers)
     # happen only inside their loaders.
-    from . import _open_clip  # noqa: F401
+    from . import _hf, _open_clip  # noqa: F401
 
 
 def load_adapter(spec: str | DualEncoder, weights: str | Path | None = None) -> DualEncoder:

@@ -17,15 +17,23 @@ from mobile_sdk.models.adapter import DualEncoder, as_adapter
 from mobile_sdk.models.sources import list_sources, load_adapter
 
 # Small configurations of each family's published architecture (same classes, fewer / narrower
-# layers) so the battery runs on 2 cores; the published sizes run in benchmarks/adapters.py.
+# layers, 64 px) so the battery runs on 2 cores; the published sizes run in benchmarks/adapters.py.
 OPEN_CLIP_CONFIGS = {
     # open_clip's CLIP class: ViT image tower, causal text transformer (-inf mask buffer,
-    # nn.MultiheadAttention, QuickGELU-free GELU), argmax-of-EOT pooling, CLIP BPE tokenizer.
+    # nn.MultiheadAttention), argmax-of-EOT pooling, CLIP BPE tokenizer (ViT-B-32's layout).
     "tiny-ViT-B-32": {"embed_dim": 64, "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16,
                                                       "head_width": 32},
                       "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}},
+    # MobileCLIP2-S0's layout: the real timm FastViT-MCi0 image tower (CustomTextCLIP), a text
+    # transformer without causal mask.
+    "tiny-MobileCLIP2-S0": {"embed_dim": 64, "custom_text": True,
+                            "vision_cfg": {"timm_model_name": "fastvit_mci0", "timm_model_pretrained": False,
+                                           "timm_pool": "avg", "timm_proj": "linear", "image_size": 64},
+                            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2,
+                                         "layers": 2, "no_causal_mask": True}},
 }
-FAMILIES = ["builtin"] + [f"open_clip:{k}" for k in OPEN_CLIP_CONFIGS]
+HF_FAMILIES = ("hf-clip", "hf-siglip")
+FAMILIES = ["builtin"] + [f"open_clip:{k}" for k in OPEN_CLIP_CONFIGS] + list(HF_FAMILIES)
 PLATFORMS = ("executorch", "tflite", "coreml")
 
 
@@ -43,7 +51,54 @@ def _seeded_open_clip(name: str, folder: Path) -> tuple[str, Path]:
     model = open_clip.create_model(name, pretrained=None)
     weights = folder / f"{name}.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
-    return str(cfg_path), weights
+    return f"open_clip:{cfg_path}", weights
+
+
+def _hf_folder(kind: str, folder: Path) -> Path:
+    """A Hugging Face folder as save_pretrained writes it: CLIPModel (openai ViT-B/32's layout,
+    narrower) with a CLIP BPE tokenizer built from open_clip's vocabulary, or SiglipModel with a
+    SentencePiece tokenizer trained here on the calibration captions."""
+    import io
+
+    from mobile_sdk.models._open_clip import ensure_torchvision, import_open_clip
+
+    ensure_torchvision()
+    import transformers
+
+    out = folder / kind
+    out.mkdir()
+    small = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2)
+    vision = dict(small, image_size=64, patch_size=16)
+    if kind == "hf-clip":
+        bpe = import_open_clip().tokenizer.SimpleTokenizer()
+        rename = {"<start_of_text>": "<|startoftext|>", "<end_of_text>": "<|endoftext|>"}
+        vocab = {rename.get(k, k): v for k, v in bpe.encoder.items()}
+        merges = [tuple(m) for m, _ in sorted(bpe.bpe_ranks.items(), key=lambda kv: kv[1])]
+        tok = transformers.CLIPTokenizer(vocab=vocab, merges=merges)
+        cfg = transformers.CLIPConfig(text_config=dict(small, max_position_embeddings=77, vocab_size=49408,
+                                                       bos_token_id=49406, eos_token_id=49407, pad_token_id=49407),
+                                      vision_config=vision, projection_dim=48)
+        model_cls = transformers.CLIPModel
+    else:
+        import sentencepiece as spm
+
+        captions = [json.loads(line)["caption"] for line in
+                    (Path(__file__).parents[2] / "calibration_data" / "captions.jsonl").read_text().splitlines()]
+        buf = io.BytesIO()
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(captions), model_writer=buf, vocab_size=60,
+                                       pad_id=0, eos_id=1, unk_id=2, bos_id=-1, pad_piece="<pad>", eos_piece="</s>",
+                                       unk_piece="<unk>", minloglevel=2)
+        (out / "spiece.model").write_bytes(buf.getvalue())
+        tok = transformers.SiglipTokenizer(vocab_file=str(out / "spiece.model"), model_max_length=16)
+        cfg = transformers.SiglipConfig(text_config=dict(small, max_position_embeddings=16, vocab_size=len(tok),
+                                                         projection_size=64, bos_token_id=None, eos_token_id=1,
+                                                         pad_token_id=1),
+                                        vision_config=vision)
+        model_cls = transformers.SiglipModel
+    torch.manual_seed(0)
+    model_cls(cfg).save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +106,9 @@ def sources(tmp_path_factory) -> dict[str, tuple[str, Path | None]]:
     folder = tmp_path_factory.mktemp("sources")
     out: dict[str, tuple[str, Path | None]] = {"builtin": ("student", None)}
     for name in OPEN_CLIP_CONFIGS:
-        out[f"open_clip:{name}"] = tuple(("open_clip:" + s if i == 0 else s)
-                                         for i, s in enumerate(_seeded_open_clip(name, folder)))
+        out[f"open_clip:{name}"] = _seeded_open_clip(name, folder)
+    for kind in HF_FAMILIES:
+        out[kind] = (f"hf:{_hf_folder(kind, folder)}", None)
     return out
 
 
@@ -70,7 +126,7 @@ def real_inputs(adapters) -> dict[str, object]:
 
 
 def test_sources_are_registered():
-    assert {"open_clip"} <= set(list_sources())
+    assert {"open_clip", "hf"} <= set(list_sources())
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -113,6 +169,26 @@ def test_open_clip_towers_match_open_clip(adapters, real_inputs, name):
                                   tok(["a red circle", "Two big BLUE stars!"]).numpy())
 
 
+@pytest.mark.parametrize("kind", HF_FAMILIES)
+def test_hf_towers_match_transformers(adapters, real_inputs, sources, kind):
+    """The adapter's towers are get_image_features / get_text_features, normalized, on the
+    tokenizer's own ids (padded to the full context length)."""
+    import transformers
+
+    a = adapters[kind]
+    folder = sources[kind][0][len("hf:"):]
+    ref = transformers.AutoModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager").eval()
+    x = real_inputs[kind]
+    img, ids = torch.cat(x.calibration["image"][:4]), torch.cat(x.calibration["text"][:4])
+    mean = torch.tensor(a.preprocess.mean).view(1, 3, 1, 1)
+    std = torch.tensor(a.preprocess.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        want_img = torch.nn.functional.normalize(ref.get_image_features(pixel_values=(img / 255 - mean) / std).pooler_output, dim=-1)
+        want_txt = torch.nn.functional.normalize(ref.get_text_features(input_ids=ids.long()).pooler_output, dim=-1)
+        torch.testing.assert_close(a.image(img), want_img, atol=1e-5, rtol=0)
+        torch.testing.assert_close(a.text(ids), want_txt, atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("tower", ["image", "text"])
 def test_export_rewrites_keep_the_function(adapters, real_inputs, family, tower):
@@ -130,7 +206,8 @@ def test_export_rewrites_keep_the_function(adapters, real_inputs, family, tower)
     # What the backends are handed holds no infinite or huge constant (int8, Core ML fp16, k-means).
     for name, buf in list(form.named_buffers()) + list(form.named_parameters()):
         assert torch.isfinite(buf).all() and buf.abs().max() < 1e4, f"{family} {tower}: {name} is not export-safe"
-    assert not any(isinstance(m, torch.nn.MultiheadAttention) for m in form.modules())
+    assert not any(isinstance(m, torch.nn.MultiheadAttention) or type(m).__name__ in ("CLIPAttention", "SiglipAttention")
+                   for m in form.modules())
 
 
 def test_causal_mask_rewrite_is_exact_for_sharp_attention():
@@ -230,7 +307,7 @@ def test_every_tower_exports_at_fp32_matching_eager(adapters, real_inputs, famil
 
     a = adapters[family]
     x = real_inputs[family]
-    first = ExportInputs({t: v[0] for t, v in x.example.items()}, {t: v[:8] for t, v in x.calibration.items()})
+    first = ExportInputs(dict(x.example), {t: v[:8] for t, v in x.calibration.items()})
     arts = export(a, tmp_path, [platform], {platform: ["fp32"]}, inputs=first)
     assert len(arts) == 2
     mod = platform_module(platform)
@@ -255,7 +332,7 @@ def test_a_drifting_fp32_artifact_fails_the_export_and_is_not_kept(adapters, rea
 
     family = "open_clip:tiny-ViT-B-32"
     x = real_inputs[family]
-    inputs = ExportInputs({t: v[0] for t, v in x.example.items()}, {t: v[:4] for t, v in x.calibration.items()})
+    inputs = ExportInputs(dict(x.example), {t: v[:4] for t, v in x.calibration.items()})
     real = tfl.load
 
     def drifting(path, *a, **k):
