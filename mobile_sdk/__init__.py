@@ -6,13 +6,16 @@ Public API (everything else is internal and may change):
 from .checkpoint import default_checkpoint, load_checkpoint, save_checkpoint
 from .errors import CheckpointError, ConfigError, ConversionError, DataError, SdkError
 from .models import CLIP, CLIPConfig, count_parameters, create_model, list_models, register_model
+from .models.adapter import DualEncoder, PixelNorm, Preprocess, Tower, as_adapter
+from .models.sources import list_sources, load_adapter, register_source
 from .preprocess import load_image, preprocess_image
 from .tokenizer import Tokenizer
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CLIP", "CLIPConfig", "CheckpointError", "ConfigError", "ConversionError", "DataError", "SdkError",
-    "Tokenizer", "count_parameters", "create_model", "default_checkpoint", "list_models", "load_checkpoint",
-    "load_image", "preprocess_image", "register_model", "save_checkpoint",
+    "CLIP", "CLIPConfig", "CheckpointError", "ConfigError", "ConversionError", "DataError", "DualEncoder",
+    "PixelNorm", "Preprocess", "SdkError", "Tokenizer", "Tower", "as_adapter", "count_parameters", "create_model",
+    "default_checkpoint", "list_models", "list_sources", "load_adapter", "load_checkpoint", "load_image",
+    "preprocess_image", "register_model", "register_source", "save_checkpoint",
 ]

@@ -44,11 +44,17 @@ def main(verbose: int) -> None:
 
 @main.command("models")
 def models_cmd() -> None:
-    """List the registered model sizes."""
+    """List the built-in model sizes and the sources of users' models."""
     from .models import count_parameters, create_model, list_models
+
+    from .models.sources import list_sources
 
     for name in list_models():
         click.echo(f"{name:10s} {count_parameters(create_model(name)) / 1e6:6.2f}M params")
+    click.echo("\nyour own model (--model SOURCE):")
+    for prefix, help_text in list_sources().items():
+        click.echo(f"  {prefix}:...  {help_text}")
+    click.echo("  module:function  a function returning a mobile_sdk.models.DualEncoder")
 
 
 @main.command("data")
@@ -304,12 +310,15 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
 
 @main.command("bench")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--model", "model_spec", default=None, metavar="SOURCE",
+              help="The reference model (default: the one FOLDER/export.json names); see `export --help`.")
+@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None, help="Weights of --model.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the results here (FOLDER/bench.json is always written).")
 @click.option("--threads", default="1,2", show_default=True, help="Comma-separated thread counts.")
 @click.option("--no-peers", is_flag=True, help="Only the artifacts: no eager PyTorch / ONNX Runtime rows.")
 @_friendly
-def bench_cmd(folder, json_path, threads, no_peers) -> None:
+def bench_cmd(folder, model_spec, weights, json_path, threads, no_peers) -> None:
     """Batch-1 latency, memory and size of each artifact in FOLDER, next to eager PyTorch and ONNX Runtime."""
     from .bench import bench_folder, render_table, write_plot
     from .errors import ConfigError
@@ -320,7 +329,8 @@ def bench_cmd(folder, json_path, threads, no_peers) -> None:
         raise ConfigError(f"--threads must be comma-separated integers, got {threads!r}") from None
     if not counts or min(counts) < 1:
         raise ConfigError(f"--threads needs positive counts, got {threads!r}")
-    result = bench_folder(folder, counts, peers=not no_peers,
+    _model_source(None, model_spec, weights)
+    result = bench_folder(folder, counts, peers=not no_peers, model=model_spec, weights=weights,
                           on_step=lambda label: click.echo(f"  timing {label} ...", err=True))
     click.echo(render_table(result))
     text = json.dumps(result, indent=2) + "\n"

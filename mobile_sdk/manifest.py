@@ -23,11 +23,12 @@ import hashlib
 import json
 from pathlib import Path
 
+from converters import PLATFORMS  # the backend registry (cheap: no backend package is imported)
+
 from .errors import DataError
 
 SCHEMA = "mobile-sdk-manifest"
 SCHEMA_VERSION = 1
-PLATFORMS = ("executorch", "tflite", "coreml")
 TOWERS = ("image", "text")
 # What each precision is for (the apps pick by variant, not by guessing from names).
 VARIANTS = {

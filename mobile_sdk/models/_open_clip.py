@@ -226,6 +226,11 @@ def open_clip_adapter(model: nn.Module, arch: str, tokenizer=None, weights: str 
     preprocess = Preprocess(size=(int(size[0]), int(size[1])), mean=tuple(float(v) for v in pp["mean"]),
                             std=tuple(float(v) for v in pp["std"]), resize=resize,
                             interpolation=pp.get("interpolation", "bicubic"))
+    if hasattr(visual, "trunk"):
+        # timm towers with train-time branches (MobileCLIP's FastViT / MobileOne blocks) fused into
+        # their inference form, as MobileCLIP deploys them: the same function, about half the ops.
+        from timm.models import reparameterize_model
+        visual = reparameterize_model(visual)
     image = Tower(visual, _image_points(visual), pre=PixelNorm(preprocess.mean, preprocess.std))
 
     src = getattr(model, "text", model)  # CustomTextCLIP keeps a TextTransformer; CLIP holds it inline

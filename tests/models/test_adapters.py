@@ -341,4 +341,4 @@ def test_a_drifting_fp32_artifact_fails_the_export_and_is_not_kept(adapters, rea
     monkeypatch.setattr(tfl, "load", drifting)
     with pytest.raises(ConversionError, match=r"tflite text fp32: the converted artifact gives cosine .* It was not kept"):
         export(adapters[family], tmp_path, ["tflite"], {"tflite": ["fp32"]}, towers=("text",), inputs=inputs)
-    assert not list((tmp_path / "tflite").glob("text_fp32.*"))
+    assert not list((tmp_path / "tflite").glob("text_fp32.tflite")) and not list((tmp_path / "tflite").glob("text_fp32.json"))
