@@ -92,7 +92,7 @@ class HfText(nn.Module):
             self.register_buffer("attn_mask", torch.full((t, t), float("-inf")).triu(1), persistent=False)
         else:
             self.attn_mask = None
-        self.readout = EotReadout(t, eot_id) if causal else None
+        self.readout = EotReadout(t, eot_id, int(self.token_embedding.num_embeddings)) if causal else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.token_embedding(ids) + self.position_embedding.weight

@@ -124,7 +124,8 @@ class OpenClipText(nn.Module):
         else:
             self.attn_mask = None
         self.pool_type = pool_type
-        self.readout = EotReadout(int(self.positional_embedding.shape[0]), eot_id)
+        self.readout = EotReadout(int(self.positional_embedding.shape[0]), eot_id,
+                                  int(self.token_embedding.num_embeddings))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.token_embedding(ids) + self.positional_embedding  # ids at the full context length
@@ -211,8 +212,10 @@ def load_strict(model: nn.Module, sd: dict[str, torch.Tensor], source: str, what
 
 
 # --------------------------------------------------------------------------- the adapter
-def open_clip_adapter(model: nn.Module, arch: str, tokenizer=None, weights: str | None = None) -> DualEncoder:
-    """A DualEncoder over an open_clip model object (`open_clip.create_model(...)`, weights loaded)."""
+def open_clip_adapter(model: nn.Module, arch: str, tokenizer=None, weights: str | None = None,
+                      source: str | None = None) -> DualEncoder:
+    """A DualEncoder over an open_clip model object (`open_clip.create_model(...)`, weights loaded).
+    `source`: the spec that loads it again (default `open_clip:ARCH`)."""
     open_clip = import_open_clip()
     model = model.eval().float()
     visual = model.visual
@@ -252,7 +255,7 @@ def open_clip_adapter(model: nn.Module, arch: str, tokenizer=None, weights: str 
     text = Tower(text_body, text_points)
     assert n_blocks == len(text_points) - 1
     embed_dim = int(text(torch.from_numpy(tokenizer(["a"]))).shape[-1])
-    return DualEncoder(name=f"open_clip:{arch}", image=image, text=text, preprocess=preprocess, tokenizer=tokenizer,
+    return DualEncoder(name=source or f"open_clip:{arch}", image=image, text=text, preprocess=preprocess, tokenizer=tokenizer,
                        logit_scale=float(model.logit_scale.detach().exp().clamp(max=100.0)), embed_dim=embed_dim,
                        family="open_clip", weights=weights, info={"architecture": arch})
 
@@ -286,4 +289,5 @@ def load_open_clip(arch: str, weights: str | Path | None = None) -> DualEncoder:
     finally:
         logging.getLogger().disabled = False
     load_strict(model, sd, str(weights), f"open_clip {name}")
-    return open_clip_adapter(model, name, weights=str(Path(weights).resolve()))
+    source = f"open_clip:{Path(arch).resolve()}" if arch.endswith(".json") else f"open_clip:{arch}"
+    return open_clip_adapter(model, name, weights=str(Path(weights).resolve()), source=source)

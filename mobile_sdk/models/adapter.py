@@ -76,17 +76,25 @@ class EotReadout(nn.Module):
     """The features of each row's first end-of-text token, (B, T) ids + (B, T, C) -> (B, C), as a
     one-hot row times the tokens: the `x[arange(B), ids.argmax(-1)]` gather of CLIP text towers
     (end-of-text has the largest id; Hugging Face takes its first occurrence, as pads may equal it),
-    which LiteRT and XNNPACK do not take. The first occurrence is found with a constant matrix."""
+    which LiteRT and XNNPACK do not take. No comparison or cast either (a full-integer int8 graph
+    cannot quantize a bool -> float cast): the one-hot is an embedding lookup (1 at the end-of-text
+    id, 0 elsewhere), and the first occurrence is relu(1 - the count of earlier ones)."""
 
-    def __init__(self, context_length: int, eot_id: int):
+    def __init__(self, context_length: int, eot_id: int, vocab_size: int):
         super().__init__()
-        self.eot_id = int(eot_id)
+        if not 0 <= int(eot_id) < vocab_size:
+            raise ValueError(f"end-of-text id {eot_id} is outside the vocabulary (size {vocab_size})")
+        self.is_eot = nn.Embedding(vocab_size, 1)
+        with torch.no_grad():
+            self.is_eot.weight.zero_()
+            self.is_eot.weight[int(eot_id)] = 1.0
+        self.is_eot.weight.requires_grad_(False)
         # earlier[i, j] = 1 where i < j: (e @ earlier)[j] counts end-of-text tokens before position j
         self.register_buffer("earlier", torch.ones(context_length, context_length).triu(1), persistent=False)
 
     def forward(self, ids: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        e = (ids == self.eot_id).to(x.dtype)  # (B, T)
-        first = e * ((e @ self.earlier) < 0.5).to(x.dtype)
+        e = self.is_eot(ids).squeeze(-1)  # (B, T): 1 at end-of-text tokens
+        first = e * torch.relu(1.0 - e @ self.earlier)
         return torch.bmm(first.unsqueeze(1), x).squeeze(1)
 
 

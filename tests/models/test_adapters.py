@@ -342,3 +342,39 @@ def test_a_drifting_fp32_artifact_fails_the_export_and_is_not_kept(adapters, rea
     with pytest.raises(ConversionError, match=r"tflite text fp32: the converted artifact gives cosine .* It was not kept"):
         export(adapters[family], tmp_path, ["tflite"], {"tflite": ["fp32"]}, towers=("text",), inputs=inputs)
     assert not list((tmp_path / "tflite").glob("text_fp32.tflite")) and not list((tmp_path / "tflite").glob("text_fp32.json"))
+
+
+@pytest.mark.slow
+def test_cli_exports_an_open_clip_model_from_any_folder(sources, tmp_path):
+    """As a user runs it: `mobile-sdk export --model open_clip:... --weights W` from a folder
+    outside the checkout, all three platforms (fp32, so every parity bar must pass on seeded
+    weights), then `mobile-sdk parity` from yet another folder finds the model through export.json."""
+    import subprocess
+    import sys
+
+    from mobile_sdk.manifest import read_manifest
+
+    exe = Path(sys.executable).parent / "mobile-sdk"
+    spec, weights = sources["open_clip:tiny-ViT-B-32"]
+    work = tmp_path / "user"
+    work.mkdir()
+    precisions = [a for p in PLATFORMS for a in ("--precision", f"{p}:fp32")]
+    r = subprocess.run([str(exe), "export", "--model", spec, "--weights", str(weights), "--out", "out", "--n", "20",
+                        "--no-bench", "--strict", *precisions], cwd=work, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = read_manifest(work / "out")  # validates every file's sha256
+    assert m["model"]["family"] == "open_clip" and m["model"]["tokenizer"]["kind"] == "clip_bpe"
+    assert sorted((a["platform"], a["tower"]) for a in m["artifacts"]) == sorted(
+        (p, t) for p in PLATFORMS for t in ("image", "text"))
+    assert all(a["parity"]["status"] == "pass" and a["parity"]["test"]["cosine_min"] >= 0.9999 for a in m["artifacts"])
+    import gzip
+
+    from mobile_sdk.models._open_clip import import_open_clip
+    merges = work / "out" / m["model"]["tokenizer"]["merges_file"]
+    assert gzip.open(merges).read() == gzip.open(import_open_clip().tokenizer.default_bpe()).read()
+    other = tmp_path / "other"
+    other.mkdir()
+    r = subprocess.run([str(exe), "parity", str(work / "out"), "--n", "20"], cwd=other, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads((work / "out" / "parity.json").read_text())
+    assert report["model"] == f"open_clip:{Path(spec[len('open_clip:'):]).resolve()}" and report["passed"]
