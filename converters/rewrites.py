@@ -278,12 +278,18 @@ def _norm_into(linear: nn.Linear, ln: nn.LayerNorm, q: torch.Tensor) -> None:
 
 def _write_rotated(linear: nn.Linear, centre: torch.Tensor, q: torch.Tensor) -> None:
     """`linear` wrote into the stream; make it write its per-token centred output, rotated by q."""
+    if linear.bias is None:
+        linear.bias = nn.Parameter(torch.zeros(linear.out_features))
     w, b = linear.weight.double(), linear.bias.double()
     linear.weight.data = (q.T @ centre @ w).float()
     linear.bias.data = (b @ centre @ q).float()
 
 
-def rotate_residual(tower: TextEncoder) -> TextEncoder:
+class NotRotatable(ValueError):
+    """The tower is not a pre-norm transformer whose stream `rotate_residual` can rotate."""
+
+
+def rotate_residual(tower: nn.Module) -> nn.Module:
     """A deep copy of a text tower whose residual stream is centred per token and rotated by
     `spreading_rotation(width)` (QuaRot / SliceGPT's computational invariance), for int8.
 
@@ -299,9 +305,13 @@ def rotate_residual(tower: TextEncoder) -> TextEncoder:
     - LayerNorm without its affine commutes with an orthogonal q that keeps the ones direction
       (q 1 = 1), so each LayerNorm loses its weight and bias, folded into the linear layers that
       read it (q/k/v, the MLP input, the projection, which gains a bias), and stays a LayerNorm op.
+
+    Any other pre-norm text tower (open_clip, Hugging Face CLIP / SigLIP, after `export_form`) is
+    rotated the same way from the structure it contains (`_rotate_any`); a tower that does not
+    have that structure raises NotRotatable.
     """
     if not isinstance(tower, TextEncoder):
-        raise TypeError(f"residual rotation is for text towers, got {type(tower).__name__}")
+        return _rotate_any(tower)
     out = copy.deepcopy(tower).eval()
     n = out.cfg.width
     q = spreading_rotation(n)
@@ -322,6 +332,106 @@ def rotate_residual(tower: TextEncoder) -> TextEncoder:
     _norm_into(out.proj, out.ln_final, q)  # the projection reads the flattened normed tokens
     out.ln_final = plain(out.ln_final)
     return out.eval()
+
+
+_LN_PAIRS = (("ln_1", "ln_2"), ("ln1", "ln2"), ("layer_norm1", "layer_norm2"))
+
+
+def _prenorm_blocks(root: nn.Module) -> list[dict]:
+    """The pre-norm blocks of a tower (x = x + out(attn(ln1 x)); x = x + mlp_out(act(mlp_in(ln2 x)))):
+    modules holding two LayerNorms by the usual names, an `ExplicitAttention` and an `mlp` child."""
+    blocks = []
+    for name, m in root.named_modules():
+        for a, b in _LN_PAIRS:
+            ln1, ln2 = getattr(m, a, None), getattr(m, b, None)
+            if not (isinstance(ln1, nn.LayerNorm) and isinstance(ln2, nn.LayerNorm)):
+                continue
+            attn = next((c for c in m.children() if isinstance(c, ExplicitAttention)), None)
+            mlp = getattr(m, "mlp", None)
+            lins = [c for c in mlp.modules() if isinstance(c, nn.Linear)] if isinstance(mlp, nn.Module) else []
+            if attn is None or len(lins) < 2:
+                raise NotRotatable(f"block {name!r} is not attention + MLP around two LayerNorms")
+            if not isinstance(getattr(m, "ln_attn", nn.Identity()), nn.Identity):
+                raise NotRotatable(f"block {name!r} normalizes its attention output (ln_attn)")
+            blocks.append({"name": name, "module": m, "ln": (a, b), "attn": attn, "mlp_in": lins[0],
+                           "mlp_out": lins[-1], "scales": (getattr(m, "ls_1", None), getattr(m, "ls_2", None))})
+    return blocks
+
+
+def _fold_layer_scale(m: nn.Module, attr: str, linear: nn.Linear) -> None:
+    """LayerScale (x * gamma) after a linear that writes into the stream: folded into the linear."""
+    ls = getattr(m, attr, None)
+    if ls is None or isinstance(ls, nn.Identity):
+        return
+    gamma = getattr(ls, "gamma", None)
+    if gamma is None:
+        raise NotRotatable(f"{type(ls).__name__} is not a LayerScale")
+    with torch.no_grad():
+        linear.weight.mul_(gamma.detach()[:, None])
+        if linear.bias is not None:
+            linear.bias.mul_(gamma.detach())
+    setattr(m, attr, nn.Identity())
+
+
+def _rotate_any(tower: nn.Module) -> nn.Module:
+    """`rotate_residual` for any pre-norm text tower, found by structure: token / position
+    embeddings (the stream's first writes), pre-norm blocks, one final LayerNorm outside the blocks
+    and one linear reading it (the projection, through any token selection, which is linear). The
+    rotated copy is checked against the tower on random ids."""
+    out = export_form(tower, copy_always=True)
+    blocks = _prenorm_blocks(out)
+    if not blocks:
+        raise NotRotatable(f"{type(tower).__name__} has no pre-norm transformer blocks")
+    n = blocks[0]["module"].get_submodule(blocks[0]["ln"][0]).normalized_shape[0]
+    inside = {id(x) for b in blocks for x in b["module"].modules()}
+    outside = [(name, m) for name, m in out.named_modules() if id(m) not in inside]
+    norms = [(name, m) for name, m in outside if isinstance(m, nn.LayerNorm)]
+    readers = [m for _, m in outside if isinstance(m, nn.Linear)]
+    embeds = [m for _, m in outside if isinstance(m, nn.Embedding) and m.embedding_dim == n]
+    params = [p for _, m in outside for pn, p in m.named_parameters(recurse=False)
+              if not isinstance(m, (nn.Linear, nn.LayerNorm, nn.Embedding)) and p.shape[-1] == n]
+    if len(norms) != 1 or len(readers) != 1 or not embeds or readers[0].in_features % n:
+        raise NotRotatable(f"expected one final LayerNorm and one projection outside the blocks and a token "
+                           f"embedding of width {n}; found {len(norms)} norms, {len(readers)} linears, "
+                           f"{len(embeds)} embeddings")
+    q = spreading_rotation(n)
+    centre = torch.eye(n, dtype=torch.float64) - 1.0 / n
+    with torch.no_grad():
+        for e in embeds:
+            e.weight.data = (e.weight.double() @ centre @ q).float()
+        for p in params:
+            p.data = (p.double() @ centre @ q).float()
+
+    def plain(parent: nn.Module, attr: str) -> None:
+        ln = getattr(parent, attr)
+        setattr(parent, attr, nn.LayerNorm(n, eps=ln.eps, elementwise_affine=False))
+
+    for b in blocks:
+        m, (a1, a2), attn = b["module"], b["ln"], b["attn"]
+        _fold_layer_scale(m, "ls_1", attn.out)
+        _fold_layer_scale(m, "ls_2", b["mlp_out"])
+        for linear in (attn.q, attn.k, attn.v):
+            _norm_into(linear, getattr(m, a1), q)
+        _norm_into(b["mlp_in"], getattr(m, a2), q)
+        _write_rotated(attn.out, centre, q)
+        _write_rotated(b["mlp_out"], centre, q)
+        plain(m, a1)
+        plain(m, a2)
+    final_name, final = norms[0]
+    _norm_into(readers[0], final, q)
+    owner, _, attr = final_name.rpartition(".")
+    plain(out.get_submodule(owner) if owner else out, attr)
+    out.eval()
+    vocab = embeds[0].num_embeddings
+    length = next((p.shape[-2] for p in params), None) or next(
+        (e.num_embeddings for e in embeds[1:]), None) or 16
+    ids = torch.randint(0, vocab, (4, int(length)), generator=torch.Generator().manual_seed(0), dtype=torch.int64)
+    ids = ids.to(torch.int32)
+    with torch.no_grad():
+        gap = float((out(ids) - tower(ids)).abs().max())
+    if not gap < 1e-4:
+        raise NotRotatable(f"the rotated {type(tower).__name__} differs from the original by {gap:.3g}")
+    return out
 
 
 def unrotate_stream(x: np.ndarray, width: int) -> np.ndarray:

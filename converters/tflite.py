@@ -76,7 +76,6 @@ import numpy as np
 import torch
 
 from mobile_sdk.errors import ConversionError, DataError
-from mobile_sdk.models.clip import TextEncoder
 
 from .base import Artifact, TensorSpec, atomic_output
 
@@ -519,10 +518,14 @@ def convert_many(model, tower: str, example: torch.Tensor, configs: list[TFLiteC
         raise ConversionError(f"each precision once, got {precisions}")
     head = configs[0]
     module = export_form(tower_module(model, tower))
-    rotated = tower == "text" and head.residual_rotation and isinstance(module, TextEncoder)
-    if rotated:  # (other modules, such as the tests' hand-made towers, are exported as they are)
-        from .rewrites import rotate_residual
-        module = rotate_residual(module)
+    rotated = tower == "text" and head.residual_rotation
+    if rotated:
+        from .rewrites import NotRotatable, rotate_residual
+        try:
+            module = rotate_residual(module)
+        except NotRotatable as e:  # (such as the tests' hand-made towers): exported as they are
+            log.info("text tower exported without residual rotation: %s", e)
+            rotated = False
     needs_calibration = [p for p in precisions if p in ("int8", "int8_cpu")]
     if needs_calibration and not calibration:
         raise DataError(f"TFLite {needs_calibration[0]} needs calibration inputs (calibration_data/); got none")

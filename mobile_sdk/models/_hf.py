@@ -28,6 +28,7 @@ from .sources import register_source
 
 log = logging.getLogger(__name__)
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "tokenizer.model")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -149,6 +150,10 @@ def load_hf(folder: str, weights=None) -> DualEncoder:
         raise CheckpointError(f"hf:{folder}: cannot load the {kind} weights ({type(e).__name__}: {e}); check that "
                               f"config.json and the weights come from the same save_pretrained") from e
     model.eval()
+    # transformers builds an empty 3-token tokenizer when the files are missing: refuse that here.
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise ConfigError(f"hf:{folder}: no usable tokenizer files in {path} (none of {', '.join(TOKENIZER_FILES)}); "
+                          f"save the tokenizer into the folder (tokenizer.save_pretrained(DIR))")
     try:
         inner = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as e:
@@ -156,6 +161,9 @@ def load_hf(folder: str, weights=None) -> DualEncoder:
                           f"tokenizer into the folder (tokenizer.save_pretrained(DIR))") from e
     siglip = kind == "siglip"
     tcfg, vcfg = model.config.text_config, model.config.vision_config
+    if not tcfg.vocab_size // 2 <= len(inner) <= tcfg.vocab_size:
+        raise ConfigError(f"hf:{folder}: the tokenizer has {len(inner)} tokens but the text model's vocabulary has "
+                          f"{tcfg.vocab_size}: the tokenizer files do not belong to this model")
     tokenizer = HfTokenizer(inner, tcfg.max_position_embeddings, path)
     if not siglip and tokenizer.eot_id is None:
         raise ConfigError(f"hf:{folder}: the tokenizer has no end-of-text token, which CLIP's text readout needs")

@@ -117,7 +117,12 @@ class OpenClipText(nn.Module):
         self.positional_embedding = src.positional_embedding
         self.transformer = src.transformer
         self.ln_final = src.ln_final
-        self.text_projection = src.text_projection
+        proj = src.text_projection
+        if isinstance(proj, nn.Parameter):  # x @ P as the Linear every converter and rewrite reads
+            linear = nn.Linear(proj.shape[0], proj.shape[1], bias=False)
+            linear.weight.data = proj.detach().t().contiguous()
+            proj = linear
+        self.text_projection = proj
         mask = getattr(src, "attn_mask", None)
         if mask is not None:
             self.register_buffer("attn_mask", mask.detach().clone(), persistent=False)

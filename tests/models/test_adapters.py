@@ -378,3 +378,60 @@ def test_cli_exports_an_open_clip_model_from_any_folder(sources, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads((work / "out" / "parity.json").read_text())
     assert report["model"] == f"open_clip:{Path(spec[len('open_clip:'):]).resolve()}" and report["passed"]
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "builtin"])
+def test_residual_rotation_applies_to_every_prenorm_text_tower(adapters, real_inputs, family):
+    """The residual-stream rotation (int8-friendly LiteRT text towers) is found from the tower's
+    structure for every family, keeps the function on real captions, and spreads the stream."""
+    from converters.rewrites import rotate_residual
+    from mobile_sdk.parity.localize import reference_intermediates
+
+    a = adapters[family]
+    ids = torch.cat(real_inputs[family].calibration["text"][:8])
+    rotated = rotate_residual(a.text)
+    with torch.no_grad():
+        torch.testing.assert_close(rotated(ids), a.text(ids), atol=2e-5, rtol=0)
+    assert not any(m.elementwise_affine for m in rotated.modules() if isinstance(m, torch.nn.LayerNorm))
+    before = reference_intermediates(a.text, ids[:2])["blocks.0"]
+    after = reference_intermediates(rotated, ids[:2])["blocks.0"]
+    centred = before - before.mean(-1, keepdims=True)
+    # same stream, centred and in another basis: equal norms per token
+    np.testing.assert_allclose(np.linalg.norm(after, axis=-1), np.linalg.norm(centred, axis=-1), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_default_precisions_of_an_open_clip_model(adapters, real_inputs, tmp_path):
+    """Each platform's default precision (ExecuTorch int8_dynamic, LiteRT int8 + int8_cpu with the
+    text tower's stream rotated, Core ML pal6) on the causal-mask ViT-B-32 layout: every artifact
+    stays close to eager on real inputs (a -inf or -1e4 mask would give int8 cosine ~0.8)."""
+    from mobile_sdk.export import export
+
+    family = "open_clip:tiny-ViT-B-32"
+    arts = export(adapters[family], tmp_path, list(PLATFORMS), inputs=real_inputs[family])
+    assert sorted((a.platform, a.precision) for a in arts if a.tower == "text") == [
+        ("coreml", "pal6"), ("executorch", "int8_dynamic"), ("tflite", "int8"), ("tflite", "int8_cpu")]
+    for a in arts:
+        check = a.extra["eager_check"]
+        assert check["cosine_mean"] >= 0.99, f"{a.platform} {a.tower} {a.precision}: {check}"
+        if a.platform == "tflite" and a.tower == "text":
+            assert a.extra["residual_rotation"] is True
+
+
+def test_hf_folder_errors_name_the_missing_piece(sources, tmp_path):
+    import shutil
+
+    src = Path(sources["hf-clip"][0][len("hf:"):])
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(src / name, bare / name)
+    with pytest.raises(ConfigError, match="no usable tokenizer files"):
+        load_adapter(f"hf:{bare}")
+    (bare / "model.safetensors").rename(bare / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="no .safetensors weights"):
+        load_adapter(f"hf:{bare}")
+    with pytest.raises(ConfigError, match="no config.json"):
+        load_adapter(f"hf:{tmp_path / 'nothing'}")
+    with pytest.raises(ConfigError, match="drop --weights"):
+        load_adapter(f"hf:{src}", src / "model.safetensors")
