@@ -35,6 +35,18 @@ def _friendly(fn):
     return wrapper
 
 
+def _model_options(default: str):
+    """--model SOURCE and --weights FILE, shared by export, parity and bench."""
+    def deco(fn):
+        fn = click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None,
+                          help="Weights of --model: an open_clip state dict (.safetensors, or a torch file read "
+                               "with weights_only=True), or a built-in checkpoint.")(fn)
+        return click.option("--model", "model_spec", default=None, metavar="SOURCE",
+                            help=f"The model: a built-in name (student, teacher), open_clip:ARCH, hf:DIR or "
+                                 f"module:function [default: {default}].")(fn)
+    return deco
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More logs: -v info, -vv debug.")
 def main(verbose: int) -> None:
@@ -194,12 +206,7 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
 @main.command("export")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A .safetensors checkpoint (default: the shipped model).")
-@click.option("--model", "model_spec", default=None, metavar="SOURCE",
-              help="The model: a built-in name (student, teacher), open_clip:ARCH, hf:DIR or module:function "
-                   "[default: the shipped student].")
-@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Weights of --model: an open_clip state dict (.safetensors, or a torch file read with "
-                   "weights_only=True), or a built-in checkpoint.")
+@_model_options("the shipped student")
 @click.option("--target", "targets", multiple=True, default=("all",), show_default=True,
               type=click.Choice(["all", "executorch", "tflite", "coreml"]),
               help="Platform(s); repeat the option for several.")
@@ -252,12 +259,7 @@ def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out,
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Reference checkpoint (default: the one recorded in FOLDER/export.json).")
-@click.option("--model", "model_spec", default=None, metavar="SOURCE",
-              help="The model: a built-in name (student, teacher), open_clip:ARCH, hf:DIR or module:function "
-                   "[default: the one FOLDER/export.json names].")
-@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Weights of --model: an open_clip state dict (.safetensors, or a torch file read with "
-                   "weights_only=True), or a built-in checkpoint.")
+@_model_options("the one FOLDER/export.json names")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON report here.")
 @click.option("--n", "n_test", type=click.IntRange(min=1), default=100, show_default=True,
@@ -310,9 +312,7 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
 
 @main.command("bench")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--model", "model_spec", default=None, metavar="SOURCE",
-              help="The reference model (default: the one FOLDER/export.json names); see `export --help`.")
-@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None, help="Weights of --model.")
+@_model_options("the one FOLDER/export.json names")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the results here (FOLDER/bench.json is always written).")
 @click.option("--threads", default="1,2", show_default=True, help="Comma-separated thread counts.")
