@@ -310,6 +310,9 @@ def rotate_residual(tower: nn.Module) -> nn.Module:
     rotated the same way from the structure it contains (`_rotate_any`); a tower that does not
     have that structure raises NotRotatable.
     """
+    if isinstance(tower, ImageEncoder):
+        raise NotRotatable("residual rotation is for text towers, not the built-in image tower (rotating it changed "
+                           "nothing measurable and costs one more FULLY_CONNECTED)")
     if not isinstance(tower, TextEncoder):
         return _rotate_any(tower)
     out = copy.deepcopy(tower).eval()

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from converters.rewrites import MatmulLayerNorm, for_xnnpack, rotate_residual, spreading_rotation, unrotate_stream
+from converters.rewrites import (MatmulLayerNorm, NotRotatable, for_xnnpack, rotate_residual, spreading_rotation,
+                                 unrotate_stream)
 from mobile_sdk.models import create_model, list_models
 
 
@@ -61,7 +62,7 @@ def test_rotated_text_towers_match(name):
         assert torch.allclose(new(ids), tower(ids), atol=1e-5)
     assert all(not m.elementwise_affine for m in new.modules() if isinstance(m, torch.nn.LayerNorm))
     assert tower.ln_final.elementwise_affine  # original untouched
-    with pytest.raises(TypeError, match="text towers"):
+    with pytest.raises(NotRotatable, match="text towers"):
         rotate_residual(model.visual)
 
 
