@@ -69,11 +69,13 @@ class _TextForExport(TextEncoder):
 
 
 def _swap(root: nn.Module, kind, make) -> int:
-    """Replace every submodule of type `kind` under `root` by `make(module)`; -> how many."""
+    """Replace every submodule under `root` that is of type `kind` (or for which `kind(module)` is
+    true, when `kind` is a predicate) by `make(module)`; -> how many."""
+    match = kind if not isinstance(kind, type) else (lambda m: isinstance(m, kind))
     n = 0
     for mod in list(root.modules()):
         for child_name, child in list(mod.named_children()):
-            if isinstance(child, kind):
+            if match(child):
                 setattr(mod, child_name, make(child))
                 n += 1
     return n
@@ -218,8 +220,8 @@ def _mask_buffers(tower: nn.Module) -> dict[str, torch.Tensor]:
 
 def export_form(tower: nn.Module, copy_always: bool = False) -> nn.Module:
     """The tower in a form every backend converts faithfully, keyed on what it contains:
-    `nn.MultiheadAttention` and Hugging Face attention modules -> `ExplicitAttention`; additive attention masks (-inf or huge
-    negative buffers) -> finite, applied by replacement (see MASK_VALUE). A tower holding none of
+    `nn.MultiheadAttention` and Hugging Face attention modules -> `ExplicitAttention`; additive
+    attention masks (-inf or huge negative buffers) -> finite, applied by replacement (see MASK_VALUE). A tower holding none of
     these is returned as it is (the built-in towers), unless `copy_always`. Tests check every swap
     against the original numerically."""
     masks = _mask_buffers(tower)
@@ -229,10 +231,7 @@ def export_form(tower: nn.Module, copy_always: bool = False) -> nn.Module:
     out = copy.deepcopy(tower).eval()
     mask = next(iter(masks.values())) if len(masks) == 1 else None
     _swap(out, nn.MultiheadAttention, lambda m: ExplicitAttention.from_mha(m, mask))
-    for mod in list(out.modules()):
-        for name, child in list(mod.named_children()):
-            if _is_hf_attention(child):
-                setattr(mod, name, HfExplicitAttention.from_hf(child, mask))
+    _swap(out, _is_hf_attention, lambda m: HfExplicitAttention.from_hf(m, mask))
     for name in masks:
         owner, _, leaf = name.rpartition(".")
         mod = out.get_submodule(owner) if owner else out
@@ -356,8 +355,7 @@ def _prenorm_blocks(root: nn.Module) -> list[dict]:
                 raise NotRotatable(f"block {name!r} is not attention + MLP around two LayerNorms")
             if not isinstance(getattr(m, "ln_attn", nn.Identity()), nn.Identity):
                 raise NotRotatable(f"block {name!r} normalizes its attention output (ln_attn)")
-            blocks.append({"name": name, "module": m, "ln": (a, b), "attn": attn, "mlp_in": lins[0],
-                           "mlp_out": lins[-1], "scales": (getattr(m, "ls_1", None), getattr(m, "ls_2", None))})
+            blocks.append({"module": m, "ln": (a, b), "attn": attn, "mlp_in": lins[0], "mlp_out": lins[-1]})
     return blocks
 
 
@@ -428,8 +426,7 @@ def _rotate_any(tower: nn.Module) -> nn.Module:
     vocab = embeds[0].num_embeddings
     length = next((p.shape[-2] for p in params), None) or next(
         (e.num_embeddings for e in embeds[1:]), None) or 16
-    ids = torch.randint(0, vocab, (4, int(length)), generator=torch.Generator().manual_seed(0), dtype=torch.int64)
-    ids = ids.to(torch.int32)
+    ids = torch.randint(0, vocab, (4, int(length)), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
     with torch.no_grad():
         gap = float((out(ids) - tower(ids)).abs().max())
     if not gap < 1e-4:

@@ -41,7 +41,7 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     out = Path(out)
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
-    model = load_adapter(checkpoint if not isinstance(checkpoint, Path) else str(checkpoint), weights)
+    model = load_adapter(checkpoint, weights)
     meta = getattr(model, "meta", {"name": model.name})
     checkpoint = Path(model.weights) if model.family == "builtin" and model.weights else None
 

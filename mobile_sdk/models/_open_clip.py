@@ -254,11 +254,9 @@ def open_clip_adapter(model: nn.Module, arch: str, tokenizer=None, weights: str 
         tokenizer = ClipBpeTokenizer(inner, open_clip.tokenizer.default_bpe())
     pool = getattr(src, "pool_type", None) or getattr(model, "text_pool_type", "argmax")
     text_body = OpenClipText(src, pool, tokenizer.eot_id)
-    n_blocks = len(text_body.transformer.resblocks)
     text_points = _block_points("body.transformer.resblocks", text_body.transformer.resblocks)
     text_points["ln_final"] = "body.ln_final"
     text = Tower(text_body, text_points)
-    assert n_blocks == len(text_points) - 1
     embed_dim = int(text(torch.from_numpy(tokenizer(["a"]))).shape[-1])
     return DualEncoder(name=source or f"open_clip:{arch}", image=image, text=text, preprocess=preprocess, tokenizer=tokenizer,
                        logit_scale=float(model.logit_scale.detach().exp().clamp(max=100.0)), embed_dim=embed_dim,

@@ -24,9 +24,9 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
+from .clip import l2_normalize
 
 TOWERS = ("image", "text")
-L2_EPS = 1e-12
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class L2Norm(nn.Module):
     ReduceL2 / F.normalize, which onnx2tf and XNNPACK do not take)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True) + L2_EPS)
+        return l2_normalize(x)
 
 
 class PixelNorm(nn.Module):
