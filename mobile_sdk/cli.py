@@ -42,7 +42,7 @@ def _model_options(default: str):
                           help="Weights of --model: an open_clip state dict (.safetensors, or a torch file read "
                                "with weights_only=True), or a built-in checkpoint.")(fn)
         return click.option("--model", "model_spec", default=None, metavar="SOURCE",
-                            help=f"The model: a built-in name (student, teacher), open_clip:ARCH, hf:DIR or "
+                            help=f"The model: a shipped name (student, teacher, vit-bpe-world), open_clip:ARCH, hf:DIR or "
                                  f"module:function [default: {default}].")(fn)
     return deco
 
@@ -63,6 +63,9 @@ def models_cmd() -> None:
 
     for name in list_models():
         click.echo(f"{name:10s} {count_parameters(create_model(name)) / 1e6:6.2f}M params")
+    from .models.sources import SHIPPED_OPEN_CLIP
+    for name in SHIPPED_OPEN_CLIP:
+        click.echo(f"{name:10s} open_clip architecture trained on the built-in world (--model {name})")
     click.echo("\nyour own model (--model SOURCE):")
     for prefix, help_text in list_sources().items():
         click.echo(f"  {prefix}:...  {help_text}")
@@ -128,22 +131,42 @@ def train_cmd(model, out, steps, batch_size, lr, seed, workers, eval_every, save
     click.echo(f"checkpoint: {path}")
 
 
+def _eval_data_options(fn):
+    """--eval-data PATH and --prompts FILE, shared by eval, export and parity."""
+    fn = click.option("--prompts", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                      help='Prompt templates for an image-folder suite, one per line with {} for the class '
+                           '[default: "a photo of a {}."].')(fn)
+    return click.option("--eval-data", "eval_data", default=None, metavar="PATH",
+                        help="The evaluation suite: `world` (the built-in world's test split), a folder with one "
+                             "sub-folder of images per class (zero-shot top-1), or a .jsonl file of "
+                             '{"image": PATH, "caption": TEXT} lines (recall@1/@5) [default: world].')(fn)
+
+
 @main.command("eval")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="A .safetensors checkpoint (default: the shipped model).")
-@click.option("--n", "n", type=click.IntRange(min=1), default=500, show_default=True, help="Samples per task.")
-@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
+              help="A built-in .safetensors checkpoint (default: the shipped model).")
+@_model_options("the shipped student")
+@_eval_data_options
+@click.option("--n", "n", type=click.IntRange(min=1), default=None,
+              help="Samples per task of the world [default: 500]; for a folder, at most N images per class; for "
+                   "a caption file, its first N lines [default: all].")
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="The world's split (with --eval-data world).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the results as JSON.")
 @click.option("--device", default="cpu", show_default=True)
 @_friendly
-def eval_cmd(checkpoint, n, split, json_path, device) -> None:
-    """Evaluate a checkpoint on every task and print a table."""
+def eval_cmd(checkpoint, model_spec, weights, eval_data, prompts, n, split, json_path, device) -> None:
+    """Evaluate a model on an evaluation suite and print a table."""
     from .checkpoint import default_checkpoint
+    from .data.suites import WorldSuite, load_suite
     from .report import evaluate_checkpoint, render_table
 
-    checkpoint = checkpoint or default_checkpoint()
-    result = evaluate_checkpoint(checkpoint, n=n, split=split, device=device)
+    source = _model_source(checkpoint, model_spec, weights) or default_checkpoint()
+    suite = WorldSuite(split) if eval_data in (None, "world") and prompts is None else load_suite(eval_data, prompts)
+    if n is None and suite.kind == "world":
+        n = 500
+    result = evaluate_checkpoint(source, n=n, split=split, device=device, suite=suite, weights=weights)
     click.echo(render_table(result))
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -220,13 +243,14 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
 @click.option("--calibration", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of calibration images (+ captions.jsonl) [default: calibration_data].")
 @click.option("--n", "n_test", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Test-split samples per task for the parity check.")
+              help="Samples per task of the world for the parity check; for --eval-data FOLDER or FILE, at most N images per class or N caption lines.")
 @click.option("--no-parity", is_flag=True, help="Skip the parity check (the manifest then has no parity figures).")
 @click.option("--no-bench", is_flag=True, help="Skip the benchmarks.")
 @click.option("--strict", is_flag=True, help="Exit with code 1 when an artifact fails parity.")
+@_eval_data_options
 @_friendly
 def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out, calibration, n_test, no_parity,
-               no_bench, strict) -> None:
+               no_bench, strict, eval_data, prompts) -> None:
     """Convert a checkpoint for every platform, check parity, benchmark, write manifest.json.
 
     Writes OUT/PLATFORM/* artifacts, OUT/parity.{json,md,html}, OUT/bench.{json,png},
@@ -243,7 +267,8 @@ def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out,
     click.echo(f"exporting {source} -> {out}", err=True)
     result = run_pipeline(source, out, plats, chosen, towers, calibration_dir=calibration, weights=weights,
                           parity_cfg=ParityConfig(n_test=n_test), parity=not no_parity, bench=not no_bench,
-                          golden=set(towers) == {"image", "text"}, echo=lambda m: click.echo(m, err=True))
+                          golden=set(towers) == {"image", "text"}, echo=lambda m: click.echo(m, err=True),
+                          suite=_suite(eval_data, prompts))
     _print_table(SUMMARY_HEADER, summary_rows(result))
     click.echo(f"manifest: {result.manifest}  ({result.seconds['total']:.0f} s: "
                + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items() if k != "total") + ")")
@@ -263,11 +288,12 @@ def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out,
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON report here.")
 @click.option("--n", "n_test", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Test-split samples per task.")
+              help="Samples per task of the world; for --eval-data FOLDER or FILE, at most N images per class or N caption lines.")
 @click.option("--localize", type=click.Choice(["on_failure", "always", "never"]), default="on_failure",
               show_default=True, help="When to compare layer by layer and name the first divergent layer.")
+@_eval_data_options
 @_friendly
-def parity_cmd(folder, checkpoint, model_spec, weights, json_path, n_test, localize) -> None:
+def parity_cmd(folder, checkpoint, model_spec, weights, json_path, n_test, localize, eval_data, prompts) -> None:
     """Run every artifact in FOLDER on its runtime and check it against the reference.
 
     Writes parity.json, parity.md and parity.html into FOLDER; exits 1 when any artifact fails."""
@@ -276,7 +302,8 @@ def parity_cmd(folder, checkpoint, model_spec, weights, json_path, n_test, local
 
     report = check_folder(folder, checkpoint, ParityConfig(n_test=n_test, localize=localize),
                           on_step=lambda label: click.echo(f"  checking {label} ...", err=True),
-                          model=model_spec, weights=weights)
+                          model=model_spec, weights=weights,
+                          suite=None if eval_data is None and prompts is None else _suite(eval_data, prompts))
     paths = write_reports(report, folder, json_path)
     _print_table(HEADER, summary_rows(report))
     click.echo(f"wrote {', '.join(str(p) for p in paths)}")
@@ -285,6 +312,11 @@ def parity_cmd(folder, checkpoint, model_spec, weights, json_path, n_test, local
             f"{a['platform']} {a['tower']} {a['precision']}: {a['reasons'][0]}" for a in report["artifacts"]
             if a["status"] == "fail"), err=True)
         sys.exit(1)
+
+
+def _suite(eval_data, prompts):
+    from .data.suites import load_suite
+    return load_suite(eval_data, prompts)
 
 
 def _model_source(checkpoint, model_spec, weights):

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 TOWERS = ("image", "text")
 # The committed calibration images and captions, found beside the package (a checkout or an editable
 # install) whatever the current folder is.
-DEFAULT_CALIBRATION = str(Path(__file__).resolve().parent.parent / "calibration_data")
+# shipped inside the package (the repository's top-level calibration_data/ links to it), so every
+# command works from any folder
+DEFAULT_CALIBRATION = str(Path(__file__).resolve().parent / "calibration_data")
 # All 300 committed calibration images / captions. Percentile activation ranges settle with more
 # samples: the shipped student's full-integer image tower, 128 -> 300 samples, cosine 0.99859 ->
 # 0.99879 and zero-shot agreement with the eager model (eager text tower) 98.9% -> 99.4%
@@ -117,12 +119,13 @@ def prepare_inputs(model, calibration_dir: str | Path | None = None,
 
 def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, list[str]] | None = None,
            towers=TOWERS, inputs: ExportInputs | None = None, calibration_dir=None, on_step=None,
-           checkpoint: str | Path | None = None, verify: bool = True) -> list:
+           checkpoint: str | Path | None = None, verify: bool = True, eval_data: dict | None = None) -> list:
     """Convert each tower of `model` for each target; returns the Artifacts.
 
     `precisions` maps a platform to the precisions to write (default: the platform's default per
     tower). `on_step(label)` is called before each conversion (progress display). `checkpoint`
-    (where `model` came from) is recorded in OUT/export.json for the parity checker. `verify`:
+    (where `model` came from) and `eval_data` (the evaluation suite's `describe()`) are recorded in
+    OUT/export.json for the parity checker. `verify`:
     each artifact is run on its runtime against the eager tower right after conversion
     (`verify_against_eager`), and a drifting one fails the export."""
     from converters import platform_module
@@ -146,7 +149,7 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
                     raise ConfigError(f"{plat} has no precision {p!r}; choose from {', '.join(mod.PRECISIONS)}")
             plan.append((plat, mod, tower, list(precs)))
     artifacts = []
-    _write_record(out_dir, model, checkpoint, inputs)
+    _write_record(out_dir, model, checkpoint, inputs, eval_data)
     for plat, mod, tower, precs in plan:
         label = f"{plat} {tower} {', '.join(precs)}"
         if on_step:
@@ -169,7 +172,7 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
 
 
 
-def _write_record(out_dir: Path, adapter, checkpoint, inputs: ExportInputs) -> None:
+def _write_record(out_dir: Path, adapter, checkpoint, inputs: ExportInputs, eval_data: dict | None = None) -> None:
     """`OUT/export.json`: what the artifacts were made from (the model source and its weights), so
     `mobile-sdk parity OUT` can load the reference model and the calibration data again."""
     import json
@@ -181,7 +184,8 @@ def _write_record(out_dir: Path, adapter, checkpoint, inputs: ExportInputs) -> N
     model = adapter.name if adapter.family != "builtin" else None
     record = {"model": model, "checkpoint": str(src) if src else None,
               "checkpoint_sha256": sha256(src) if src and src.is_file() else None,
-              "calibration": inputs.source, "calibration_n": len(next(iter(inputs.calibration.values()), []))}
+              "calibration": inputs.source, "calibration_n": len(next(iter(inputs.calibration.values()), [])),
+              "eval_data": eval_data}
     tmp = out_dir / ".export.json.tmp"
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(out_dir / "export.json")

@@ -31,9 +31,12 @@ class PipelineResult:
 
 def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, towers=("image", "text"),
                  calibration_dir=None, parity_cfg=None, bench: bool = True, parity: bool = True,
-                 golden: bool = True, threads=(1, 2), echo=print, weights=None) -> PipelineResult:
+                 golden: bool = True, threads=(1, 2), echo=print, weights=None, suite=None) -> PipelineResult:
     """`checkpoint`: a built-in checkpoint path, a model source spec (`open_clip:ViT-B-32` with
-    `weights`, `hf:DIR`, `module:function`) or a DualEncoder adapter."""
+    `weights`, `hf:DIR`, `module:function`) or a DualEncoder adapter. `suite`: the evaluation
+    suite parity judges task agreement on (a `data.suites.Suite` or an `--eval-data` value;
+    default: the built-in world); read before anything is converted, so bad data fails first."""
+    from .data.suites import load_suite
     from .export import export, prepare_inputs
     from .manifest import build_manifest, write_manifest
     from .models.sources import load_adapter
@@ -41,7 +44,14 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     out = Path(out)
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
+    suite = load_suite(suite)
     model = load_adapter(checkpoint, weights)
+    if parity and suite.kind != "world":
+        # read the user's images now: an empty class or a bad image fails before anything converts
+        from .export import square_size
+        from .parity import ParityConfig
+
+        suite.sets(square_size(model), (parity_cfg or ParityConfig()).n_test)
     meta = getattr(model, "meta", {"name": model.name})
     checkpoint = Path(model.weights) if model.family == "builtin" and model.weights else None
 
@@ -59,7 +69,7 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
     try:
         artifacts = step("convert", lambda: export(model, stage, targets, precisions, towers, inputs=inputs,
-                                                   checkpoint=checkpoint,
+                                                   checkpoint=checkpoint, eval_data=suite.describe(),
                                                    on_step=lambda label: echo(f"    converting {label}")))
         artifacts = _move_in(stage, out, artifacts)
     finally:
@@ -69,7 +79,7 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
         from .parity import ParityConfig, check_folder, write_reports
 
         cfg = parity_cfg or ParityConfig()
-        report = step("parity", lambda: check_folder(out, cfg=cfg, model=model,
+        report = step("parity", lambda: check_folder(out, cfg=cfg, model=model, suite=suite,
                                                      on_step=lambda label: echo(f"    checking {label}")))
         write_reports(report, out)
     bench_result = None

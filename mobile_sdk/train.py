@@ -67,7 +67,7 @@ class TrainConfig:
     def __post_init__(self):
         if isinstance(self.distill, dict):
             object.__setattr__(self, "distill", DistillConfig(**self.distill))
-        if not self.init:
+        if not self.init and not is_source(self.model):
             model_config(self.model)  # raises ConfigError on an unknown name
         if self.train_samples < 0:
             raise ConfigError(f"train_samples must be >= 0, got {self.train_samples}")
@@ -92,6 +92,32 @@ class TrainConfig:
             return self.lr * (step + 1) / self.warmup
         t = (step - self.warmup) / max(1, self.steps - self.warmup)
         return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def is_source(model: str) -> bool:
+    """True for a model source of another family (`open_clip:CONFIG.json`, `open_clip:ARCH`), which
+    trains from scratch in that family's own classes, instead of a registered built-in name."""
+    return ":" in model
+
+
+def _source_model(cfg: "TrainConfig"):
+    """(trainable open_clip model, its tokenizer) for `cfg.model` = open_clip:ARCH or CONFIG.json."""
+    prefix, _, arch = cfg.model.partition(":")
+    if prefix != "open_clip":
+        raise ConfigError(f"train --model {cfg.model}: training from scratch works for the built-in models and "
+                          f"open_clip:ARCH / open_clip:CONFIG.json (see `mobile-sdk models`)")
+    from .models._open_clip import OpenClipTrainNet, create_open_clip, load_strict, read_state_dict
+
+    raw, name = create_open_clip(arch)
+    size = raw.visual.preprocess_cfg["size"]
+    size = size if isinstance(size, int) else size[0]
+    if size != cfg.image_size:
+        raise ConfigError(f"open_clip {name} takes {size} px images; pass --image-size {size} (the world renders "
+                          f"at any size)")
+    if cfg.init:
+        load_strict(raw, read_state_dict(cfg.init), cfg.init, f"open_clip {name}")
+    net = OpenClipTrainNet(raw, name)
+    return net, net.adapter(cfg.model).tokenizer
 
 
 def resolve_device(name: str) -> torch.device:
@@ -121,12 +147,12 @@ class _Batches(torch.utils.data.Sampler):
 
 
 class _Collate:
-    """-> (images, token ids, truth) where truth is None, or, for items that carry their scene's
+    """-> (images, token ids, truth, teacher ids) where truth is None, or, for items that carry their scene's
     true captions (`WorldDataset(truth=True)`), the bool table truth[i, j] = text j is true of
     image i over all texts of the batch (captions, then hard negatives)."""
 
-    def __init__(self, tokenizer: Tokenizer):
-        self.tok = tokenizer
+    def __init__(self, tokenizer, teacher_tokenizer=None):
+        self.tok, self.teacher_tok = tokenizer, teacher_tokenizer
 
     def __call__(self, items):
         images = torch.from_numpy(np.stack([it[0] for it in items])).permute(0, 3, 1, 2).contiguous()
@@ -134,7 +160,8 @@ class _Collate:
         truth = None
         if all(len(it) == 4 for it in items):
             truth = torch.tensor([[t in it[3] for t in texts] for it in items])
-        return images, torch.from_numpy(self.tok(texts)), truth
+        teacher_ids = None if self.teacher_tok is None else torch.from_numpy(self.teacher_tok(texts))
+        return images, torch.from_numpy(self.tok(texts)), truth, teacher_ids
 
 
 def clip_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor,
@@ -196,38 +223,46 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: b
 
 
 def train_loader(cfg: TrainConfig, tokenizer: Tokenizer, start: int = 0, rank: int = 0, world: int = 1,
-                 pin_memory: bool = False) -> torch.utils.data.DataLoader:
-    """The batches (images, token ids, truth) of steps [start, cfg.steps) for one rank, as training
-    draws them (scripts/loader_rate.py times this same loader)."""
+                 pin_memory: bool = False, teacher_tokenizer=None) -> torch.utils.data.DataLoader:
+    """The batches (images, token ids, truth, teacher ids) of steps [start, cfg.steps) for one rank,
+    as training draws them (scripts/loader_rate.py times this same loader). Teacher ids are None
+    unless the teacher tokenizes differently from the model (`teacher_tokenizer`)."""
     ds = WorldDataset("train", cfg.image_size, cfg.data_seed, augment=True, hard_negatives=cfg.hard_negatives,
                       pairs=cfg.pairs, caption_focus=cfg.caption_focus, truth=cfg.positives == "truth")
     return torch.utils.data.DataLoader(
-        ds, batch_sampler=_Batches(start, cfg.steps, cfg.batch_size, rank, world, cfg.train_samples), collate_fn=_Collate(tokenizer),
+        ds, batch_sampler=_Batches(start, cfg.steps, cfg.batch_size, rank, world, cfg.train_samples), collate_fn=_Collate(tokenizer, teacher_tokenizer),
         num_workers=cfg.workers, persistent_workers=False, prefetch_factor=4 if cfg.workers else None,
         pin_memory=pin_memory)
 
 
 def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Module, Path]:
     torch.manual_seed(cfg.seed)
-    tokenizer = Tokenizer.from_file()
     lineage = None
-    if cfg.init:
-        model, init_meta = load_checkpoint(cfg.init)
-        lineage = {"path": cfg.init, "name": init_meta.get("name", ""), "info": init_meta["info"]}
+    if is_source(cfg.model):
+        model, tokenizer = _source_model(cfg)
+        if cfg.init:
+            lineage = {"path": cfg.init}
     else:
-        model = create_model(cfg.model)
-    teacher = None
+        tokenizer = Tokenizer.from_file()
+        if cfg.init:
+            model, init_meta = load_checkpoint(cfg.init)
+            lineage = {"path": cfg.init, "name": init_meta.get("name", ""), "info": init_meta["info"]}
+        else:
+            model = create_model(cfg.model)
+        if model.cfg.text.vocab_size != tokenizer.vocab_size:
+            raise ConfigError(f"model vocab_size {model.cfg.text.vocab_size} != tokenizer {tokenizer.vocab_size}")
+        if model.cfg.vision.image_size != cfg.image_size and cfg.init:
+            raise ConfigError(f"--image-size {cfg.image_size} differs from {cfg.init}'s {model.cfg.vision.image_size}")
+        if model.cfg.vision.image_size != cfg.image_size:
+            model = create_model(dataclasses.replace(model.cfg, vision=dataclasses.replace(
+                model.cfg.vision, image_size=cfg.image_size)))
+    teacher = teacher_tok = None
     if cfg.teacher:
         teacher = load_checkpoint(cfg.teacher)[0].to(device).eval().requires_grad_(False)
         if teacher.cfg.vision.image_size != cfg.image_size:
             raise ConfigError(f"teacher {cfg.teacher} takes {teacher.cfg.vision.image_size} px images, not {cfg.image_size}")
-    if model.cfg.text.vocab_size != tokenizer.vocab_size:
-        raise ConfigError(f"model vocab_size {model.cfg.text.vocab_size} != tokenizer {tokenizer.vocab_size}")
-    if model.cfg.vision.image_size != cfg.image_size and cfg.init:
-        raise ConfigError(f"--image-size {cfg.image_size} differs from {cfg.init}'s {model.cfg.vision.image_size}")
-    if model.cfg.vision.image_size != cfg.image_size:
-        model = create_model(dataclasses.replace(model.cfg, vision=dataclasses.replace(
-            model.cfg.vision, image_size=cfg.image_size)))
+        if is_source(cfg.model):  # the built-in teacher reads its own word-level ids
+            teacher_tok = Tokenizer.from_file()
     net = _Trainable(model, teacher.cfg.embed_dim if teacher is not None else None).to(device).train()
     opt = torch.optim.AdamW(_param_groups(net, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
     start = 0
@@ -241,14 +276,15 @@ def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Mo
     ddp = net
     if world > 1:
         ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    loader = train_loader(cfg, tokenizer, start, rank, world, pin_memory=device.type == "cuda")
+    loader = train_loader(cfg, tokenizer, start, rank, world, pin_memory=device.type == "cuda",
+                          teacher_tokenizer=teacher_tok)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     amp = cfg.amp and device.type == "cuda"
     bar = _progress(progress and rank == 0, cfg.steps, start)
     t0, seen, loss_ema = time.time(), 0, None
     step = start
-    for step, (images, ids, truth) in enumerate(loader, start):
+    for step, (images, ids, truth, teacher_ids) in enumerate(loader, start):
         for g in opt.param_groups:
             g["lr"] = cfg.lr_at(step)
         images, ids = images.to(device, non_blocking=True).float(), ids.to(device, non_blocking=True)
@@ -258,7 +294,7 @@ def _train(cfg, out, resume, progress, rank, world, device) -> tuple[torch.nn.Mo
                 loss = clip_loss(img.float(), txt.float(), scale, truth)
             else:
                 with torch.no_grad():
-                    t_out = teacher(images, ids)
+                    t_out = teacher(images, ids if teacher_ids is None else teacher_ids.to(device))
                 loss, terms = distill_loss(cfg.distill, (img.float(), txt.float(), scale), t_out,
                                            projected=(p_img.float(), p_txt.float()), truth=truth)
         opt.zero_grad(set_to_none=True)
@@ -294,6 +330,10 @@ def _validate(model, cfg, tokenizer, device) -> dict:
     from .evaluate import evaluate_model
     from .data.tasks import summarize
 
+    if is_source(cfg.model):  # evaluated as it exports: in the adapter contract
+        model = model.adapter(cfg.model)
+        model.image.to(device)
+        model.text.to(device)
     res = evaluate_model(model, n=cfg.eval_n, split="val", device=device, tokenizer=tokenizer)
     res.update(summarize(res))
     log.info("val: %s", {k: round(v, 3) for k, v in res.items()})
@@ -308,7 +348,7 @@ class _Trainable(torch.nn.Module):
     def __init__(self, model, teacher_dim: int | None):
         super().__init__()
         self.model = model
-        d = model.cfg.embed_dim
+        d = getattr(model, "embed_dim", None) or model.cfg.embed_dim
         if teacher_dim is not None and teacher_dim != d:
             self.proj_img = torch.nn.Linear(d, teacher_dim, bias=False)
             self.proj_txt = torch.nn.Linear(d, teacher_dim, bias=False)
@@ -329,12 +369,36 @@ def _save(net: _Trainable, opt, out: Path, cfg: TrainConfig, step: int, world: i
     info = {"train_config": dataclasses.asdict(cfg), "step": step, "world_size": world}
     if lineage:
         info["init_from"] = lineage  # what this run started from, with that checkpoint's own info
-    save_checkpoint(net.model, out / MODEL_FILE, name=cfg.name or cfg.model, info=info)
+    if is_source(cfg.model):
+        _save_source(net.model.model, out / MODEL_FILE, cfg.model, info)
+    else:
+        save_checkpoint(net.model, out / MODEL_FILE, name=cfg.name or cfg.model, info=info)
     state = {"step": step, "optimizer": opt.state_dict(), "train_config": json.dumps(dataclasses.asdict(cfg)),
              "extras": net.extras()}
     tmp = out / (STATE_FILE + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, out / STATE_FILE)
+
+
+def _save_source(model: torch.nn.Module, path: Path, source: str, info: dict) -> None:
+    """An open_clip state dict, exactly what `--model SOURCE --weights PATH` loads, written
+    atomically; the source and training info go in the safetensors metadata."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"source": source, "info": json.dumps(info)})
+    os.replace(tmp, path)
+
+
+def _source_step(path: Path, source: str) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata() or {})
+    if meta.get("source") != source:
+        raise CheckpointError(f"--resume: {path} holds {meta.get('source') or 'another model'}, not {source}")
+    return int(json.loads(meta.get("info", "{}")).get("step", -1))
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -352,10 +416,17 @@ def _load_state(net: _Trainable, opt, out: Path, cfg: TrainConfig, device) -> in
     from safetensors.torch import load_file
 
     model = net.model
-    meta = read_metadata(out / MODEL_FILE)
-    if meta["config"] != model.cfg:
-        raise CheckpointError(f"--resume: {out / MODEL_FILE} holds another architecture than --model {cfg.model}")
-    load_state_dict_strict(model, load_file(str(out / MODEL_FILE)), str(out / MODEL_FILE))
+    if is_source(cfg.model):
+        from .models._open_clip import load_strict, read_state_dict
+
+        saved_step = _source_step(out / MODEL_FILE, cfg.model)
+        load_strict(model.model, read_state_dict(out / MODEL_FILE), str(out / MODEL_FILE), cfg.model)
+    else:
+        meta = read_metadata(out / MODEL_FILE)
+        if meta["config"] != model.cfg:
+            raise CheckpointError(f"--resume: {out / MODEL_FILE} holds another architecture than --model {cfg.model}")
+        load_state_dict_strict(model, load_file(str(out / MODEL_FILE)), str(out / MODEL_FILE))
+        saved_step = meta["info"].get("step")
     try:
         state = torch.load(out / STATE_FILE, map_location=device, weights_only=True)
     except Exception as e:
@@ -367,9 +438,9 @@ def _load_state(net: _Trainable, opt, out: Path, cfg: TrainConfig, device) -> in
     net.load_state_dict({**{f"model.{k}": v for k, v in model.state_dict().items()}, **extras})
     net.to(device)
     opt.load_state_dict(state["optimizer"])
-    if state["step"] != meta["info"].get("step"):
+    if state["step"] != saved_step:
         raise CheckpointError(f"--resume: {STATE_FILE} (step {state['step']}) and {MODEL_FILE} "
-                              f"(step {meta['info'].get('step')}) disagree; delete both to start over")
+                              f"(step {saved_step}) disagree; delete both to start over")
     return int(state["step"])
 
 

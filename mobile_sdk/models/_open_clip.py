@@ -263,9 +263,8 @@ def open_clip_adapter(model: nn.Module, arch: str, tokenizer=None, weights: str 
                        family="open_clip", weights=weights, info={"architecture": arch})
 
 
-@register_source("open_clip")
-def load_open_clip(arch: str, weights: str | Path | None = None) -> DualEncoder:
-    """open_clip:ARCH (or open_clip:CONFIG.json), with --weights FILE (an open_clip state dict)."""
+def resolve_arch(arch: str) -> str:
+    """The open_clip model name of ARCH or CONFIG.json (registering the config with open_clip)."""
     open_clip = import_open_clip()
     name = arch
     if arch.endswith(".json"):
@@ -280,10 +279,13 @@ def load_open_clip(arch: str, weights: str | Path | None = None) -> DualEncoder:
         raise ConfigError(f"unknown open_clip architecture {name!r}"
                           f"{'; did you mean ' + ', '.join(close) + '?' if close else ''} "
                           f"(open_clip.list_models() lists them; or pass open_clip:CONFIG.json)")
-    if weights is None:
-        raise ConfigError(f"open_clip:{arch} needs its weights: pass --weights FILE (an open_clip state dict as "
-                          f".safetensors, or a torch file); nothing is downloaded")
-    sd = read_state_dict(weights)
+    return name
+
+
+def create_open_clip(arch: str) -> tuple[nn.Module, str]:
+    """(a freshly initialized open_clip model of ARCH / CONFIG.json, its open_clip name)."""
+    open_clip = import_open_clip()
+    name = resolve_arch(arch)
     logging.getLogger().disabled = True  # open_clip logs "no pretrained weights" through the root logger
     try:
         model = open_clip.create_model(name, pretrained=None, pretrained_image=False, pretrained_text=False)
@@ -291,6 +293,46 @@ def load_open_clip(arch: str, weights: str | Path | None = None) -> DualEncoder:
         raise ConfigError(f"open_clip cannot build {name}: {type(e).__name__}: {e}") from e
     finally:
         logging.getLogger().disabled = False
+    return model, name
+
+
+class OpenClipTrainNet(nn.Module):
+    """An open_clip model in training form: (pixels in [0, 255] NCHW, int ids) -> (unit image
+    embeddings, unit text embeddings, exp(logit_scale)), the built-in CLIP's forward. Its state
+    dict is the open_clip model's own (`model.`-prefixed), so a checkpoint is what a user brings."""
+
+    def __init__(self, model: nn.Module, arch: str):
+        super().__init__()
+        pp = model.visual.preprocess_cfg
+        self.model = model
+        self.arch = arch
+        self.pre = PixelNorm(pp["mean"], pp["std"])
+        self.embed_dim = int(model.text_projection.shape[-1]) if isinstance(model.text_projection, torch.Tensor) \
+            else int(model.text_projection.out_features)
+
+    @property
+    def logit_scale(self) -> nn.Parameter:
+        return self.model.logit_scale
+
+    def forward(self, images: torch.Tensor, ids: torch.Tensor):
+        img = self.model.encode_image(self.pre(images), normalize=True)
+        txt = self.model.encode_text(ids, normalize=True)
+        return img, txt, self.model.logit_scale.exp()
+
+    def adapter(self, source: str) -> DualEncoder:
+        """The model as it is now, in the adapter contract (shares the weights; eval mode)."""
+        return open_clip_adapter(self.model, self.arch, source=source)
+
+
+@register_source("open_clip")
+def load_open_clip(arch: str, weights: str | Path | None = None) -> DualEncoder:
+    """open_clip:ARCH (or open_clip:CONFIG.json), with --weights FILE (an open_clip state dict)."""
+    resolve_arch(arch)
+    if weights is None:
+        raise ConfigError(f"open_clip:{arch} needs its weights: pass --weights FILE (an open_clip state dict as "
+                          f".safetensors, or a torch file); nothing is downloaded")
+    sd = read_state_dict(weights)
+    model, name = create_open_clip(arch)
     load_strict(model, sd, str(weights), f"open_clip {name}")
     source = f"open_clip:{Path(arch).resolve()}" if arch.endswith(".json") else f"open_clip:{arch}"
     return open_clip_adapter(model, name, weights=str(Path(weights).resolve()), source=source)

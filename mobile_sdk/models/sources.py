@@ -62,6 +62,20 @@ def load_adapter(spec: str | DualEncoder, weights: str | Path | None = None) -> 
 
 _EXAMPLES = {"open_clip": "ViT-B-32", "hf": "path/to/clip-folder"}
 
+# Models of a real architecture shipped with the SDK (config + weights in mobile_sdk/assets/): the
+# open_clip CLIP class trained on the built-in world (docs/vit_bpe_world.md), loadable by name.
+SHIPPED_OPEN_CLIP = {"vit-bpe-world": ("vit-bpe-world.json", "vit-bpe-world.safetensors")}
+
+
+def shipped_open_clip(name: str) -> DualEncoder:
+    """A shipped open_clip model by name, as `open_clip:CONFIG.json --weights FILE` loads it."""
+    assets = Path(__file__).resolve().parent.parent / "assets"
+    cfg, weights = (assets / f for f in SHIPPED_OPEN_CLIP[name])
+    if not weights.is_file():
+        raise ConfigError(f"model {name!r}: its weights {weights} are missing from this installation; reinstall "
+                          f"mobile-sdk")
+    return load_adapter(f"open_clip:{cfg}", weights)
+
 
 def _builtin(spec: str, weights) -> DualEncoder:
     from ..checkpoint import load_checkpoint, shipped_checkpoint
@@ -75,6 +89,8 @@ def _builtin(spec: str, weights) -> DualEncoder:
             path, name = Path(spec), Path(spec).stem
         elif spec in ("student", "teacher"):
             path = shipped_checkpoint(spec)
+        elif spec in SHIPPED_OPEN_CLIP:
+            return shipped_open_clip(spec)
         elif spec in list_models():
             raise ConfigError(f"model {spec!r} has no shipped weights; pass --weights CHECKPOINT "
                               f"(train one with `mobile-sdk train --model {spec}`)")

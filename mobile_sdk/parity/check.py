@@ -70,18 +70,17 @@ def _tower(model, tower: str):
     return as_adapter(model).tower(tower)
 
 
-def _data(model, cal_dir: Path, cfg: ParityConfig):
-    """Calibration and test inputs of both towers, in the model's raw input format."""
+def _data(model, cal_dir: Path, cfg: ParityConfig, suite):
+    """Calibration and evaluation-suite inputs of both towers, in the model's raw input format."""
     from ..data.calibration import load_calibration
-    from ..data.tasks import build_tasks
+    from ..data.suites import sample_inputs
     from ..export import square_size
 
     size = square_size(model)
     tok = model.tokenizer
     cal = load_calibration(cal_dir, size, cfg.n_calibration)
-    sets = build_tasks(n=cfg.n_test, image_size=size)
-    test_imgs = sets["retrieval"].images
-    test_caps = [c[0] for c in sets["retrieval"].captions]
+    sets = suite.sets(size, cfg.n_test)
+    test_imgs, test_caps = sample_inputs(sets, cfg.n_test)
     px = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().contiguous()  # noqa: E731
     data = {
         "image": {"calibration": px(cal.images), "test": px(test_imgs)},
@@ -96,10 +95,13 @@ def _run(runner, x: torch.Tensor) -> np.ndarray:
 
 
 def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: ParityConfig | None = None,
-                 on_step=None, model=None, weights=None) -> dict:
+                 on_step=None, model=None, weights=None, suite=None) -> dict:
     """Parity of every artifact under `folder`; returns the report dict (see `report.py`). The
     reference is `model` (an adapter, or a source spec with `weights`), else `checkpoint`, else the
-    model the folder's export.json names."""
+    model the folder's export.json names. `suite`: the evaluation suite (a `data.suites.Suite` or an
+    `--eval-data` value; default: the one export.json records, else the built-in world), on which
+    task agreement is measured; `cfg.n_test` is its samples per task (world) or its cap per class /
+    caption line (user data)."""
     from converters import platform_module
 
     from ..data.tasks import accuracy, predict
@@ -120,7 +122,8 @@ def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: 
         raise DataError(f"no artifacts in {folder} (no converter .json metadata found); run `mobile-sdk export` first")
     model = load_reference(record, model, weights, checkpoint)
     checkpoint = model.weights or model.name
-    data, sets, tok = _data(model, cal_dir, cfg)
+    suite = _suite(suite, record)
+    data, sets, tok = _data(model, cal_dir, cfg, suite)
     with torch.no_grad():
         refs = {t: {split: (model.tower(t)(x).numpy() if x is not None else None) for split, x in d.items()}
                 for t, d in data.items()}
@@ -205,10 +208,23 @@ def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: 
         "calibration": str(cal_dir),
         "n_calibration": cfg.n_calibration,
         "n_test_per_task": cfg.n_test,
+        "suite": suite.describe(),
         "reference_accuracy": ref_acc,
         "artifacts": [r.__dict__ for r in results],
         "passed": all(r.status != "fail" for r in results),
     }
+
+
+def _suite(suite, record: dict):
+    """The evaluation suite: the one asked for, else the export's, else the built-in world."""
+    from ..data.suites import CaptionSuite, FolderSuite, load_suite
+
+    spec = record.get("eval_data") or {}
+    if suite is None and spec.get("kind") == "folder":
+        return FolderSuite(spec["path"], tuple(spec["templates"]))
+    if suite is None and spec.get("kind") == "captions":
+        return CaptionSuite(spec["path"])
+    return load_suite(suite)
 
 
 def _judge(res: ArtifactResult) -> None:
@@ -227,11 +243,15 @@ def _judge(res: ArtifactResult) -> None:
     if "error" in res.tasks:
         res.reasons.append(f"tasks: {res.tasks['error']}")
     elif res.tasks:
-        zs = res.tasks["agreement"].get("zeroshot")
-        if zs is None:
-            res.reasons.append("tasks: no zero-shot task was scored, so the agreement bar cannot be checked")
-        elif zs < tol["agreement"]:
-            res.reasons.append(f"tasks: zero-shot top-1 agreement {zs:.4f} < {tol['agreement']}")
+        agree = res.tasks["agreement"]
+        # the bar: zero-shot top-1 agreement; a caption-file suite has only retrieval, whose top-1
+        # agreement takes its place
+        kind = "zero-shot" if "zeroshot" in agree else "retrieval"
+        val = agree.get("zeroshot", agree.get("retrieval"))
+        if val is None:
+            res.reasons.append("tasks: no task was scored, so the agreement bar cannot be checked")
+        elif val < tol["agreement"]:
+            res.reasons.append(f"tasks: {kind} top-1 agreement {val:.4f} < {tol['agreement']}")
     if not res.calibration and not res.test:
         res.reasons.append("no output could be computed")
     res.status = "fail" if res.reasons else "pass"
