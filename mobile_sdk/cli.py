@@ -89,9 +89,13 @@ def data_cmd(split, n, out, image_size, seed) -> None:
 
 
 @main.command("train")
-@click.option("--model", default="teacher", show_default=True, help="Registered model name (see `mobile-sdk models`).")
+@click.option("--model", default="teacher", show_default=True,
+              help="Registered model name (see `mobile-sdk models`), or open_clip:CONFIG.json / open_clip:ARCH to "
+                   "train that open_clip architecture from scratch (its checkpoint is an open_clip state dict).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for model.safetensors, train_state.pt and train_log.jsonl.")
+@click.option("--image-size", type=click.IntRange(min=8), default=64, show_default=True,
+              help="Rendered image size (an open_clip architecture's own input size).")
 @click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=2), default=128, show_default=True, help="Per process.")
 @click.option("--lr", type=float, default=5e-4, show_default=True)
@@ -118,12 +122,12 @@ def data_cmd(split, n, out, image_size, seed) -> None:
 @click.option("--resume", is_flag=True, help="Continue from OUT/train_state.pt.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_friendly
-def train_cmd(model, out, steps, batch_size, lr, seed, workers, eval_every, save_every, hard_negatives, pairs,
+def train_cmd(model, out, image_size, steps, batch_size, lr, seed, workers, eval_every, save_every, hard_negatives, pairs,
               caption_focus, positives, train_samples, device, init, teacher, resume, no_progress) -> None:
-    """Train a registered model on the procedural world (works under torchrun)."""
+    """Train a registered model or an open_clip architecture on the procedural world (works under torchrun)."""
     from .train import TrainConfig, train
 
-    cfg = TrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, seed=seed, workers=workers,
+    cfg = TrainConfig(model=model, image_size=image_size, steps=steps, batch_size=batch_size, lr=lr, seed=seed, workers=workers,
                       eval_every=eval_every, save_every=save_every, hard_negatives=hard_negatives, pairs=pairs, device=device,
                       caption_focus=caption_focus, positives=positives,
                       train_samples=train_samples, init=str(init or ""), teacher=str(teacher or ""))

@@ -106,3 +106,41 @@ def test_multi_positive_loss_uses_the_truth_table():
     assert torch.allclose(clip_loss(e, txt, scale, eye), clip_loss(e, txt, scale))
     with pytest.raises(ValueError, match="not true of its own image"):
         clip_loss(e, txt, scale, torch.zeros(6, 12, dtype=torch.bool))
+
+
+TINY_OPEN_CLIP = {"embed_dim": 32,
+                  "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+                  "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+
+
+@pytest.mark.slow
+def test_open_clip_architecture_trains_distilled_and_resumes(tmp_path):
+    """`train --model open_clip:CONFIG.json` trains open_clip's own CLIP class (CLIP BPE ids), distilled
+    from a built-in teacher that reads its word-level ids; the checkpoint is an open_clip state dict
+    that `--model open_clip:CONFIG.json --weights` loads; an interrupted run resumes."""
+    from mobile_sdk.checkpoint import save_checkpoint
+    from mobile_sdk.models import create_model
+    from mobile_sdk.models.sources import load_adapter
+
+    cfg_path = tmp_path / "tiny-oc.json"
+    cfg_path.write_text(json.dumps(TINY_OPEN_CLIP))
+    teacher = create_model("tiny")
+    if teacher.cfg.vision.image_size != 32:
+        import dataclasses
+        teacher = create_model(dataclasses.replace(teacher.cfg, vision=dataclasses.replace(teacher.cfg.vision,
+                                                                                           image_size=32)))
+    save_checkpoint(teacher, tmp_path / "teacher.safetensors", name="tiny")
+    common = dict(model=f"open_clip:{cfg_path}", image_size=32, batch_size=16, lr=3e-3, workers=0, eval_every=0,
+                  hard_negatives=1, train_samples=32, teacher=str(tmp_path / "teacher.safetensors"))
+    cfg = TrainConfig(steps=20, save_every=10, **common)
+    train(dataclass_replace(cfg, steps=10), tmp_path / "run", progress=False)
+    train(cfg, tmp_path / "run", resume=True, progress=False)
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [10, 20] and all("kd" in r["terms"] for r in log)
+    adapter = load_adapter(f"open_clip:{cfg_path}", tmp_path / "run" / "model.safetensors")
+    assert adapter.family == "open_clip" and adapter.tokenizer.describe()["kind"] == "clip_bpe"
+    emb = adapter.text(torch.from_numpy(adapter.tokenizer(["a red circle"])))
+    assert emb.shape == (1, 32) and torch.isfinite(emb).all()
+    # the image size must match the architecture's
+    with pytest.raises(ConfigError, match="--image-size 32"):
+        train(TrainConfig(steps=1, **{**common, "image_size": 64, "teacher": ""}), tmp_path / "bad", progress=False)

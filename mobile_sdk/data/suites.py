@@ -197,7 +197,7 @@ class CaptionSuite(Suite):
                 continue
             try:
                 rec = json.loads(line)
-                image = rec.get("image", rec.get("file"))
+                image = rec["image"] if "image" in rec else rec["file"]
                 caption = rec["caption"]
             except (ValueError, KeyError, TypeError, AttributeError) as e:
                 raise DataError(f'{self.path}:{n}: expected {{"image": "PATH", "caption": "TEXT"}} JSON, got '
