@@ -138,7 +138,7 @@ def train_cmd(model, out, image_size, steps, batch_size, lr, seed, workers, eval
 def _eval_data_options(fn):
     """--eval-data PATH and --prompts FILE, shared by eval, export and parity."""
     fn = click.option("--prompts", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                      help='Prompt templates for an image-folder suite, one per line with {} for the class '
+                      help='Prompt templates for an image-folder suite and for --label-bank, one per line with {} for the class '
                            '[default: "a photo of a {}."].')(fn)
     return click.option("--eval-data", "eval_data", default=None, metavar="PATH",
                         help="The evaluation suite: `world` (the built-in world's test split), a folder with one "
@@ -251,10 +251,13 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
 @click.option("--no-parity", is_flag=True, help="Skip the parity check (the manifest then has no parity figures).")
 @click.option("--no-bench", is_flag=True, help="Skip the benchmarks.")
 @click.option("--strict", is_flag=True, help="Exit with code 1 when an artifact fails parity.")
+@click.option("--label-bank", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A file of class names, one per line: ship their prompts' text embeddings (label_bank.json) so "
+                   "an app classifies with the image tower alone; templates from --prompts.")
 @_eval_data_options
 @_friendly
 def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out, calibration, n_test, no_parity,
-               no_bench, strict, eval_data, prompts) -> None:
+               no_bench, strict, eval_data, prompts, label_bank) -> None:
     """Convert a checkpoint for every platform, check parity, benchmark, write manifest.json.
 
     Writes OUT/PLATFORM/* artifacts, OUT/parity.{json,md,html}, OUT/bench.{json,png},
@@ -272,7 +275,8 @@ def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out,
     result = run_pipeline(source, out, plats, chosen, towers, calibration_dir=calibration, weights=weights,
                           parity_cfg=ParityConfig(n_test=n_test), parity=not no_parity, bench=not no_bench,
                           golden=set(towers) == {"image", "text"}, echo=lambda m: click.echo(m, err=True),
-                          suite=_suite(eval_data, prompts))
+                          suite=_suite(eval_data, None if label_bank and eval_data is None else prompts),
+                          label_bank=label_bank, templates=_templates(prompts))
     _print_table(SUMMARY_HEADER, summary_rows(result))
     click.echo(f"manifest: {result.manifest}  ({result.seconds['total']:.0f} s: "
                + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items() if k != "total") + ")")
@@ -316,6 +320,11 @@ def parity_cmd(folder, checkpoint, model_spec, weights, json_path, n_test, local
             f"{a['platform']} {a['tower']} {a['precision']}: {a['reasons'][0]}" for a in report["artifacts"]
             if a["status"] == "fail"), err=True)
         sys.exit(1)
+
+
+def _templates(prompts):
+    from .data.suites import read_templates
+    return read_templates(prompts)
 
 
 def _suite(eval_data, prompts):

@@ -31,11 +31,15 @@ class PipelineResult:
 
 def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, towers=("image", "text"),
                  calibration_dir=None, parity_cfg=None, bench: bool = True, parity: bool = True,
-                 golden: bool = True, threads=(1, 2), echo=print, weights=None, suite=None) -> PipelineResult:
+                 golden: bool = True, threads=(1, 2), echo=print, weights=None, suite=None,
+                 label_bank=None, templates=None) -> PipelineResult:
     """`checkpoint`: a built-in checkpoint path, a model source spec (`open_clip:ViT-B-32` with
     `weights`, `hf:DIR`, `module:function`) or a DualEncoder adapter. `suite`: the evaluation
     suite parity judges task agreement on (a `data.suites.Suite` or an `--eval-data` value;
-    default: the built-in world); read before anything is converted, so bad data fails first."""
+    default: the built-in world); read before anything is converted, so bad data fails first.
+    `label_bank`: a file of class names (or a list): their prompts (`templates`) are embedded by the
+    eager text tower and shipped as OUT/label_bank.json, so an app can classify with the image
+    tower alone."""
     from .data.suites import load_suite
     from .export import export, prepare_inputs
     from .manifest import build_manifest, write_manifest
@@ -45,6 +49,13 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
     suite = load_suite(suite)
+    classes = None
+    if label_bank is not None:
+        from .data.suites import DEFAULT_TEMPLATES
+        from .label_bank import read_class_names
+
+        classes = read_class_names(label_bank) if isinstance(label_bank, (str, Path)) else list(label_bank)
+        templates = tuple(templates or DEFAULT_TEMPLATES)
     model = load_adapter(checkpoint, weights)
     if parity and suite.kind != "world":
         # read the user's images now: an empty class or a bad image fails before anything converts
@@ -92,6 +103,10 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
         write_plot(bench_result, report, out / "bench.png")
     tokenizer_files = model.tokenizer.files(out) if hasattr(model.tokenizer, "files") else {}
     manifest = build_manifest(out, model, meta, checkpoint, report, golden=None, tokenizer_files=tokenizer_files)
+    if classes is not None:
+        from .label_bank import write_label_bank
+
+        manifest["label_bank"] = step("label bank", lambda: write_label_bank(out, model, classes, templates))
     golden_path = None
     if golden:
         from .golden import GOLDEN_FILE, write_golden
