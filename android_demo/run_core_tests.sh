@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compiles android_demo/core (+ its JUnit 4 tests) with javac and runs them, without Gradle or the
-# Android SDK. The tests replay the repository's tests/golden/ (golden vectors of the shipped model).
-#   android_demo/run_core_tests.sh            # from anywhere
+# Android SDK. The tests replay golden vectors, once per folder: the repository's tests/golden/ (the
+# shipped model, word tokenizer) and tests/golden_bpe/ (an open_clip-architecture model, CLIP BPE).
+#   android_demo/run_core_tests.sh                       # from anywhere
+#   GOLDEN_DIR=/abs/export/folder android_demo/run_core_tests.sh   # one other folder only
 # Exit status: 0 all passed (or no JDK: skipped), non-zero on any compile or test failure.
 # Build outputs: android_demo/build-tests/ (git-ignored).
 set -euo pipefail
@@ -9,7 +11,11 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 OUT="$HERE/build-tests"
-GOLDEN="${GOLDEN_DIR:-$REPO/tests/golden}"
+if [[ -n "${GOLDEN_DIR:-}" ]]; then
+    GOLDENS=("$GOLDEN_DIR")
+else
+    GOLDENS=("$REPO/tests/golden" "$REPO/tests/golden_bpe")
+fi
 
 if ! command -v javac >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
     echo "android_demo core tests skipped: no JDK (javac/java not on PATH; install a JDK 17, e.g. apt-get install openjdk-17-jdk-headless)"
@@ -45,10 +51,12 @@ fi
 JUNIT="$(junit_jar)" || { echo "JUnit 4 jar still missing after installing junit4" >&2; exit 1; }
 HAMCREST="$(hamcrest_jar)" || { echo "hamcrest jar still missing after installing junit4" >&2; exit 1; }
 
-if [[ ! -f "$GOLDEN/golden.json" || ! -f "$GOLDEN/manifest.json" ]]; then
-    echo "golden vectors not found in $GOLDEN (need manifest.json, golden.json, golden/*.png, vocab.txt)" >&2
-    exit 1
-fi
+for GOLDEN in "${GOLDENS[@]}"; do
+    if [[ ! -f "$GOLDEN/golden.json" || ! -f "$GOLDEN/manifest.json" ]]; then
+        echo "golden vectors not found in $GOLDEN (need manifest.json, golden.json, golden/*.png and the tokenizer's file)" >&2
+        exit 1
+    fi
+done
 
 START=$(date +%s%N)
 rm -rf "$OUT/main" "$OUT/test"
@@ -61,13 +69,18 @@ javac --release 17 -encoding UTF-8 -Xlint:all,-serial -Werror -d "$OUT/test" -cp
 
 CLASSES=$(cd "$HERE/core/src/test/java" && find . -name '*Test.java' | sed -e 's|^\./||' -e 's|\.java$||' -e 's|/|.|g' | sort)
 # -Djava.awt.headless: ImageIO needs no display. 2 CPU cores are plenty; keep the JVM small.
-set +e
-java -Djava.awt.headless=true -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xmx512m \
-    -Dgolden.dir="$GOLDEN" \
-    -cp "$OUT/test:$OUT/main:$HERE/core/src/test/resources:$JUNIT:$HAMCREST" \
-    org.junit.runner.JUnitCore $CLASSES
-STATUS=$?
-set -e
+STATUS=0
+for GOLDEN in "${GOLDENS[@]}"; do
+    echo "== golden vectors: $GOLDEN"
+    set +e
+    java -Djava.awt.headless=true -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xmx512m \
+        -Dgolden.dir="$GOLDEN" \
+        -cp "$OUT/test:$OUT/main:$HERE/core/src/test/resources:$JUNIT:$HAMCREST" \
+        org.junit.runner.JUnitCore $CLASSES
+    RUN=$?
+    set -e
+    [[ $RUN == 0 ]] || STATUS=$RUN
+done
 END=$(date +%s%N)
 ELAPSED_MS=$(( (END - START) / 1000000 ))
 printf 'android_demo core tests: %s in %d.%03d s (compile + run)\n' \

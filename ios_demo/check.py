@@ -4,13 +4,16 @@
 1. syntax: every .swift file under ios_demo/ parses with the tree-sitter Swift grammar, with no
    ERROR or MISSING node (printed as file:line:col). Needs `tree-sitter` and `tree-sitter-swift`
    (dev dependencies); without them this part is skipped with a message, the others still run.
-2. golden: every file the XCTests read from tests/golden exists (the test's relative path resolves
-   to it) and agrees with tests/golden/manifest.json: the manifest validates with
-   mobile_sdk.manifest and has the schema / version the Swift code reads, vocab.txt has the
-   manifest's vocab_sha256 and size, each sample PNG has golden.json's png_sha256, each pixel list
-   its pixels_sha256 and image_size^2 * 3 bytes; the prompts are the manifest's.
-3. fields: every JSON key the Swift Codable types declare (CodingKeys) exists in manifest.json /
-   golden.json, and every manifest field the app needs is declared and read in the Swift sources.
+2. golden: for each golden folder the XCTests replay (tests/golden: the shipped model, word
+   tokenizer; tests/golden_bpe: a CLIP BPE model), every file they read exists (the test's relative
+   path resolves to the folder) and agrees with its manifest.json: the manifest validates with
+   mobile_sdk.manifest and has the schema / version the Swift code reads, the tokenizer's file
+   (vocab.txt, or the BPE merges file) has the manifest's sha256 (and vocab.txt its size), each
+   sample PNG has golden.json's png_sha256, each pixel list its pixels_sha256 and
+   image_size^2 * 3 bytes; the prompts are the manifest's. tests/golden has a Core ML pair.
+3. fields: every JSON key the Swift Codable types declare (CodingKeys) exists in a golden folder's
+   manifest.json / golden.json, and every manifest field the app needs is declared and read in the
+   Swift sources.
 
 Usage: .venv/bin/python ios_demo/check.py   (exit 0: all passed or skipped; 1: problems listed)
 """
@@ -26,6 +29,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 GOLDEN = REPO / "tests" / "golden"
+GOLDEN_BPE = REPO / "tests" / "golden_bpe"
+# GoldenFiles.swift constant -> the folder it must resolve to
+GOLDEN_FOLDERS = {"goldenRelativePath": GOLDEN, "bpeGoldenRelativePath": GOLDEN_BPE}
 TESTS = HERE / "Tests" / "MobileSDKCoreTests"
 CORE = HERE / "Sources" / "MobileSDKCore"
 SKIP_DIRS = {".build", ".tools", ".swiftpm", "DerivedData", "build"}
@@ -35,7 +41,9 @@ SKIP_DIRS = {".build", ".tools", ".swiftpm", "DerivedData", "build"}
 NEEDED = {
     "schema": "refuse other files", "schema_version": "refuse unknown versions",
     "embed_dim": "check the output size", "logit_scale": "scores",
-    "image_size": "preprocessing", "vocab_file": "find vocab.txt", "vocab_sha256": "check vocab.txt",
+    "image_size": "preprocessing", "resize": "refuse a resize rule the app lacks",
+    "kind": "pick the tokenizer", "merges_file": "find the BPE merges", "merges_sha256": "check the BPE merges",
+    "vocab_file": "find vocab.txt", "vocab_sha256": "check vocab.txt",
     "vocab_size": "check vocab.txt", "context_length": "token ids length",
     "pad_id": "tokenizer", "sot_id": "tokenizer", "eot_id": "tokenizer", "unk_id": "tokenizer",
     "tasks": "default labels", "labels": "default labels", "prompts": "default prompts",
@@ -150,34 +158,45 @@ def check_golden() -> list[str]:
     files_swift = TESTS / "GoldenFiles.swift"
     if not files_swift.exists():
         return [f"{rel(files_swift)} is missing"]
-    relative = string_constant(files_swift, "goldenRelativePath")
-    if relative is None:
-        problems.append(f"{rel(files_swift)}: no goldenRelativePath")
-    elif (TESTS / relative).resolve() != GOLDEN.resolve():
-        problems.append(f"{rel(files_swift)}: goldenRelativePath {relative!r} resolves to "
-                        f"{(TESTS / relative).resolve()}, not {GOLDEN}")
-    if not GOLDEN.is_dir():
-        return problems + [f"{rel(GOLDEN)} is missing (the lead commits it; see tests/golden/README.md)"]
-    names = {n: string_constant(files_swift, n) for n in ("manifestFile", "goldenFile", "vocabFile")}
+    for const, folder in GOLDEN_FOLDERS.items():
+        relative = string_constant(files_swift, const)
+        if relative is None:
+            problems.append(f"{rel(files_swift)}: no {const}")
+        elif (TESTS / relative).resolve() != folder.resolve():
+            problems.append(f"{rel(files_swift)}: {const} {relative!r} resolves to {(TESTS / relative).resolve()}, "
+                            f"not {folder}")
+    names = {n: string_constant(files_swift, n) for n in ("manifestFile", "goldenFile")}
     for n, v in names.items():
         if v is None:
             problems.append(f"{rel(files_swift)}: no {n}")
-        elif not (GOLDEN / v).is_file():
-            problems.append(f"{rel(GOLDEN / v)} (GoldenFiles.{n}) is missing")
+    if problems:
+        return problems
+    try:
+        from mobile_sdk.manifest import SCHEMA, SCHEMA_VERSION  # noqa: F401
+    except ImportError as e:
+        return [f"cannot import mobile_sdk ({e}); run with the project's .venv python"]
+    for folder in GOLDEN_FOLDERS.values():
+        problems += check_golden_folder(folder, names["manifestFile"], names["goldenFile"])
+    return problems
+
+
+def check_golden_folder(folder: Path, manifest_file: str, golden_file: str) -> list[str]:
+    from mobile_sdk.manifest import SCHEMA, SCHEMA_VERSION, validate_manifest
+
+    problems: list[str] = []
+    if not folder.is_dir():
+        return [f"{rel(folder)} is missing (the lead commits it; see its README.md)"]
+    for v in (manifest_file, golden_file):
+        if not (folder / v).is_file():
+            problems.append(f"{rel(folder / v)} is missing")
     if problems:
         return problems
 
-    manifest = json.loads((GOLDEN / names["manifestFile"]).read_text())
-    try:
-        from mobile_sdk.manifest import SCHEMA, SCHEMA_VERSION, validate_manifest
-    except ImportError as e:
-        problems.append(f"cannot import mobile_sdk ({e}); run with the project's .venv python")
-        return problems
+    manifest = json.loads((folder / manifest_file).read_text())
     try:
         validate_manifest(manifest)
     except Exception as e:  # DataError: say what is wrong and carry on with the other checks
-        problems.append(f"{rel(GOLDEN / names['manifestFile'])} does not validate: {e}")
-        return problems
+        return [f"{rel(folder / manifest_file)} does not validate: {e}"]
     swift_schema = string_constant(CORE / "Manifest.swift", "schemaName")
     swift_version = int_constant(CORE / "Manifest.swift", "supportedSchemaVersion")
     if swift_schema != SCHEMA or manifest["schema"] != SCHEMA:
@@ -185,30 +204,42 @@ def check_golden() -> list[str]:
     if swift_version != SCHEMA_VERSION or manifest["schema_version"] != SCHEMA_VERSION:
         problems.append(f"schema_version: Swift {swift_version}, manifest {manifest['schema_version']}, "
                         f"Python {SCHEMA_VERSION}")
-    if manifest.get("golden") != names["goldenFile"]:
-        problems.append(f"manifest golden is {manifest.get('golden')!r}, the tests read {names['goldenFile']!r}")
+    if manifest.get("golden") != golden_file:
+        problems.append(f"{rel(folder)}: manifest golden is {manifest.get('golden')!r}, the tests read {golden_file!r}")
     tok = manifest["model"]["tokenizer"]
-    vocab = GOLDEN / names["vocabFile"]
-    if tok["vocab_file"] != names["vocabFile"]:
-        problems.append(f"manifest vocab_file is {tok['vocab_file']!r}, the tests read {names['vocabFile']!r}")
-    if sha256(vocab) != tok.get("vocab_sha256"):
-        problems.append(f"{rel(vocab)} sha256 {sha256(vocab)} != manifest vocab_sha256 {tok.get('vocab_sha256')}")
-    if len(vocab.read_text(encoding="utf-8").splitlines()) != tok.get("vocab_size"):
-        problems.append(f"{rel(vocab)} does not have the manifest's vocab_size {tok.get('vocab_size')} lines")
-    coreml = {(a["tower"], a["precision"]) for a in manifest["artifacts"] if a["platform"] == "coreml"}
-    pairs = {p for t, p in coreml if ("image", p) in coreml and ("text", p) in coreml}
-    if not pairs:
-        problems.append("the manifest lists no Core ML image + text pair: the app has nothing to run")
+    kind = tok.get("kind", "word")
+    if kind == "word":
+        vocab = folder / tok["vocab_file"]
+        if not vocab.is_file():
+            problems.append(f"{rel(vocab)} (the manifest's vocab_file) is missing")
+        else:
+            if sha256(vocab) != tok.get("vocab_sha256"):
+                problems.append(f"{rel(vocab)} sha256 {sha256(vocab)} != manifest vocab_sha256 {tok.get('vocab_sha256')}")
+            if len(vocab.read_text(encoding="utf-8").splitlines()) != tok.get("vocab_size"):
+                problems.append(f"{rel(vocab)} does not have the manifest's vocab_size {tok.get('vocab_size')} lines")
+    elif kind == "clip_bpe":
+        merges = folder / tok["merges_file"]
+        if not merges.is_file():
+            problems.append(f"{rel(merges)} (the manifest's merges_file) is missing")
+        elif sha256(merges) != tok.get("merges_sha256"):
+            problems.append(f"{rel(merges)} sha256 {sha256(merges)} != manifest merges_sha256 {tok.get('merges_sha256')}")
+    else:
+        problems.append(f"{rel(folder)}: tokenizer kind {kind!r}: the app implements word and clip_bpe")
+    if folder == GOLDEN:
+        coreml = {(a["tower"], a["precision"]) for a in manifest["artifacts"] if a["platform"] == "coreml"}
+        pairs = {p for t, p in coreml if ("image", p) in coreml and ("text", p) in coreml}
+        if not pairs:
+            problems.append("the manifest lists no Core ML image + text pair: the app has nothing to run")
 
-    golden = json.loads((GOLDEN / names["goldenFile"]).read_text())
+    golden = json.loads((folder / golden_file).read_text())
     size = manifest["model"]["preprocessing"]["image_size"]
     if golden.get("schema_version") != 1:
-        problems.append(f"golden.json schema_version {golden.get('schema_version')} (the tests read 1)")
+        problems.append(f"{rel(folder)}: golden.json schema_version {golden.get('schema_version')} (the tests read 1)")
     if golden.get("logit_scale") != manifest["model"]["logit_scale"]:
-        problems.append("golden.json logit_scale differs from the manifest's")
+        problems.append(f"{rel(folder)}: golden.json logit_scale differs from the manifest's")
     modes = set()
     for img in golden.get("images", []):
-        png = GOLDEN / img["file"]
+        png = folder / img["file"]
         modes.add(img["mode"])
         if not png.is_file():
             problems.append(f"{rel(png)} (golden.json images) is missing")
@@ -221,18 +252,19 @@ def check_golden() -> list[str]:
             problems.append(f"{img['file']}: pixels do not match pixels_sha256")
     expected_modes = {"RGB", "RGBA", "L", "P", "I;16"}
     if modes != expected_modes:  # GoldenTests asserts this set
-        problems.append(f"golden.json image modes {sorted(modes)}, the tests expect {sorted(expected_modes)}")
+        problems.append(f"{rel(folder)}: golden.json image modes {sorted(modes)}, the tests expect "
+                        f"{sorted(expected_modes)}")
     task = golden.get("prompts", {}).get("task")
     if task not in manifest["model"]["tasks"]:
-        problems.append(f"golden.json prompts task {task!r} is not a manifest task")
+        problems.append(f"{rel(folder)}: golden.json prompts task {task!r} is not a manifest task")
     elif golden["prompts"]["texts"] != manifest["model"]["tasks"][task]["prompts"]:
-        problems.append(f"golden.json prompts differ from the manifest's {task} prompts")
+        problems.append(f"{rel(folder)}: golden.json prompts differ from the manifest's {task} prompts")
     if "eager" not in golden.get("results", {}):
-        problems.append("golden.json results lack 'eager'")
+        problems.append(f"{rel(folder)}: golden.json results lack 'eager'")
     for name, block in golden.get("results", {}).items():
         n_img, n_txt = len(golden["images"]), len(golden["texts"])
         if len(block["image_embeddings"]) != n_img or len(block["search_ranking"]) != n_txt:
-            problems.append(f"golden.json results[{name!r}] sizes do not match images / texts")
+            problems.append(f"{rel(folder)}: golden.json results[{name!r}] sizes do not match images / texts")
     return problems
 
 
@@ -256,15 +288,17 @@ def check_fields() -> list[str]:
             problems.append(f"{rel(manifest_swift)}: no CodingKeys case for manifest field {key!r} ({why})")
         elif not any(re.search(rf"\.{p}\b", sources) for p in props):
             problems.append(f"manifest field {key!r} ({why}) is declared but never read (.{sorted(props)[0]})")
-    if GOLDEN.is_dir():
-        for file, keys, swift in (("manifest.json", m_keys, manifest_swift), ("golden.json", g_keys, files_swift)):
-            path = GOLDEN / file
-            if not path.is_file():
-                continue
-            have = json_keys(json.loads(path.read_text()))
-            for prop, key in sorted(keys.items()):
-                if key not in have:
-                    problems.append(f"{rel(swift)}: CodingKeys.{prop} = {key!r} is not a key of {rel(path)}")
+    for file, keys, swift in (("manifest.json", m_keys, manifest_swift), ("golden.json", g_keys, files_swift)):
+        paths = [f / file for f in GOLDEN_FOLDERS.values() if (f / file).is_file()]
+        if not paths:
+            continue
+        have: set[str] = set()
+        for path in paths:
+            json_keys(json.loads(path.read_text()), have)
+        for prop, key in sorted(keys.items()):
+            if key not in have:
+                problems.append(f"{rel(swift)}: CodingKeys.{prop} = {key!r} is not a key of "
+                                f"{' or '.join(rel(p) for p in paths)}")
     try:
         from mobile_sdk.manifest import PLATFORMS, TOWERS
     except ImportError:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Copies what the demo app bundles from a `mobile-sdk export` folder into
-# Sources/MobileSDKDemo/Resources (git-ignored): manifest.json, the vocabulary, the Core ML
+# Sources/MobileSDKDemo/Resources (git-ignored): manifest.json, the tokenizer's file (vocab.txt, or
+# the CLIP BPE merges bpe_simple_vocab_16e6.txt.gz), the Core ML
 # packages the manifest lists (Xcode compiles them to .mlmodelc at build time) and a gallery for
 # text-to-image search (the export's golden/*.png, else the repository's tests/golden/golden/*.png).
 #
@@ -22,7 +23,12 @@ fi
 files=$(python3 - "$src/manifest.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
-print(m["model"]["tokenizer"]["vocab_file"])
+tok = m["model"]["tokenizer"]
+kind = tok.get("kind", "word")
+files = {"word": "vocab_file", "clip_bpe": "merges_file"}
+if kind not in files:
+    sys.exit(f"error: the model's tokenizer kind {kind!r} is not supported by the app (it implements word, clip_bpe)")
+print(tok[files[kind]])
 for a in m["artifacts"]:
     if a["platform"] == "coreml":
         print(a["file"])

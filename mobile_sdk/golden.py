@@ -3,7 +3,8 @@ them: the preprocessed pixels, the token ids, each artifact's embeddings, and ze
 rankings. Written as `golden.json` beside the manifest, with the sample PNGs under `golden/`.
 
 The apps replay them exactly: their preprocessing must give the same pixels byte for byte, their
-tokenizer the same ids, and their scoring (cosine x logit scale, softmax, descending sort with
+tokenizer the same ids (for a CLIP BPE tokenizer golden.json carries BPE_TEXTS too; the built-in
+model's golden vectors are unchanged by them), and their scoring (cosine x logit scale, softmax, descending sort with
 ties broken by the lower index) the same ranking from the same embeddings.
 """
 
@@ -29,6 +30,32 @@ TEXTS = (
     "a small red circle above a large blue square and a green star in the center on the left of the top",  # truncated
     "",
 )
+# Added for a CLIP BPE tokenizer (tokenizer kind "clip_bpe"): the rules an app must reproduce beyond
+# plain words. The apps skip ftfy (see docs/manifest.md), so every text here is one whose ids do not
+# depend on it (tests/test_golden_bpe.py checks that).
+BPE_TEXTS = (
+    "it's a red circle, isn't it?",
+    "they're here; we've 2 stars & I'll draw 10 more",
+    "you'd see I'm right: IT'S OK, don'T WORRY",
+    "fish &amp; chips &lt;3 &#39;quoted&#39; &quot;x&quot;",
+    "&#x41;&eacute; &amp;amp; &ampx &notit; &copy2 &apos;&#128;&#0;&#1114112;&bogus;",  # HTML5 unescape rules
+    "antidisestablishmentarianism photographs",  # several BPE pieces per word
+    "  MiXeD   CaSe\twith\n extra   whitespace  ",
+    "red\u00a0blue\u3000green\u2009cyan \u200a pink\r\nend",  # Unicode whitespace
+    "caf\u00e9 na\u00efve \U0001f642 \u65e5\u672c \u00dcn\u00efcode",  # multi-byte UTF-8, a non-BMP emoji
+    "hello!!! ...what?! (yes) [no] {maybe} #1 @home $5",
+    "100% a+b=c, 3.14 x2 \u00bd \u00b2",  # digits one by one
+    "<start_of_text> literal special tokens <end_of_text>",
+    "\u039f\u0394\u039f\u03a3. \u03a3\u0391 \u0130",  # Greek final sigma, dotted capital I
+    "a small red circle above a large blue square and a green star in the center on the left of the top of "
+    "the picture",  # longer than the context length: truncated, <end_of_text> kept last
+)
+
+
+def golden_texts(tokenizer) -> tuple[str, ...]:
+    """The texts golden.json carries for `tokenizer`: TEXTS, plus BPE_TEXTS for a CLIP BPE one."""
+    kind = tokenizer.describe().get("kind") if hasattr(tokenizer, "describe") else None
+    return TEXTS + BPE_TEXTS if kind == "clip_bpe" else TEXTS
 
 
 def sample_images(folder: Path) -> list[Path]:
@@ -108,7 +135,8 @@ def build_golden(folder: Path, model, manifest: dict) -> dict:
     tok = model.tokenizer
     paths = sample_images(folder / GOLDEN_DIR)
     pixels = np.stack([load_image(p, size) for p in paths])
-    ids = tok(list(TEXTS))
+    texts = golden_texts(tok)
+    ids = tok(list(texts))
     prompts = manifest["model"]["tasks"]["zeroshot_color"]["prompts"]
     prompt_ids = tok(prompts)
     logit_scale = manifest["model"]["logit_scale"]
@@ -152,7 +180,7 @@ def build_golden(folder: Path, model, manifest: dict) -> dict:
                     "pixels_sha256": _sha(px.tobytes()), "pixels": px.reshape(-1).tolist()}
                    for p, px in zip(paths, pixels)],
         "pixels_layout": f"uint8 HWC ({size}, {size}, 3), row-major",
-        "texts": [{"text": t, "ids": i.tolist()} for t, i in zip(TEXTS, ids)],
+        "texts": [{"text": t, "ids": i.tolist()} for t, i in zip(texts, ids)],
         "prompts": {"task": "zeroshot_color", "texts": prompts, "ids": prompt_ids.tolist()},
         "results": results,
     }

@@ -5,9 +5,10 @@ Schema (version 1; documented in docs/manifest.md, validated on write and on rea
     {"schema": "mobile-sdk-manifest", "schema_version": 1, "sdk_version": str,
      "model": {"name", "checkpoint_sha256", "embed_dim", "logit_scale",
                "preprocessing": {"image_size", "color", "layout", "dtype", "range", "normalization",
-                                 "resize", "reference"},
-               "tokenizer": {"vocab_file", "vocab_sha256", "vocab_size", "context_length",
-                             "pad_id", "sot_id", "eot_id", "unk_id", "lowercase", "separators", "reference"},
+                                 "resize", "interpolation", "mean", "std", "steps", "reference"},
+               "tokenizer": {"kind", "vocab_file" | "merges_file" | "tokenizer_file", "vocab_sha256" |
+                             "merges_sha256", "vocab_size", "context_length", "pad_id", "sot_id", "eot_id",
+                             "unk_id" (word), "lowercase", "separators", "reference"},
                "tasks": {task: {"labels": [str], "prompts": [str]}}},
      "artifacts": [{"platform", "tower", "precision", "variant", "file", "sha256", "bytes",
                     "inputs": [TensorSpec], "outputs": [TensorSpec], "parity": {...} | null}],
@@ -91,8 +92,9 @@ def model_section(model, meta: dict, checkpoint: Path | None, vocab_file: str = 
         "preprocessing": {
             "image_size": square_size(model), "color": "RGB", "layout": "NCHW", "dtype": "float32",
             "range": [0, 255], "normalization": "inside the model (per-channel affine)",
-            "resize": "EXIF transpose; alpha over white; center crop to the largest square; exact integer area "
-                      "resize to image_size (see mobile_sdk/preprocess.py)",
+            "resize": "center_crop", "interpolation": "area",
+            "steps": "EXIF transpose; alpha over white; center crop to the largest square; exact integer area "
+                     "resize to image_size (see mobile_sdk/preprocess.py)",
             "reference": "mobile_sdk.preprocess.preprocess_image",
         },
         "tokenizer": {
@@ -128,9 +130,12 @@ def build_manifest(folder: Path, model, meta: dict, checkpoint: Path | None, par
                              "test": a["test"], "agreement": a.get("tasks", {}).get("agreement")}
     arts = [artifact_entry(m, folder, by_key.get(str(Path(m["file"]).relative_to(folder))))
             for m in find_artifacts(folder)]
+    section = model_section(model, meta, checkpoint, tokenizer_files=tokenizer_files)
+    merges = section["tokenizer"].get("merges_file")
+    if merges and (folder / merges).is_file():  # the apps check the BPE merges file they bundle against it
+        section["tokenizer"]["merges_sha256"] = sha256_file(folder / merges)
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "sdk_version": __version__,
-            "model": model_section(model, meta, checkpoint, tokenizer_files=tokenizer_files), "artifacts": arts,
-            "golden": golden}
+            "model": section, "artifacts": arts, "golden": golden}
 
 
 def _need(d: dict, key: str, typ, where: str):
@@ -169,6 +174,14 @@ def validate_manifest(d: dict, folder: Path | None = None) -> dict:
         labels, prompts = _need(task, "labels", list, f"tasks.{name}"), _need(task, "prompts", list, f"tasks.{name}")
         if len(labels) != len(prompts) or not labels:
             raise DataError(f"manifest: tasks.{name} needs as many prompts as labels (>0)")
+    if "label_bank" in d:  # class embeddings for image-tower-only zero-shot (mobile_sdk.label_bank)
+        bank = _need(d, "label_bank", dict, "manifest")
+        for k, t in (("file", str), ("sha256", str), ("classes", int), ("embed_dim", int)):
+            _need(bank, k, t, "label_bank")
+        if folder is not None:
+            f = Path(folder) / bank["file"]
+            if not f.is_file() or sha256_file(f) != bank["sha256"]:
+                raise DataError(f"manifest: label bank {f} is missing or does not match its sha256; re-export")
     arts = _need(d, "artifacts", list, "manifest")
     for i, a in enumerate(arts):
         w = f"artifacts[{i}]"

@@ -1,5 +1,6 @@
 // Plain-JVM library (no Android dependency): manifest, preprocessing, tokenizer, scoring and the
-// Backend interface. `./gradlew :core:test` runs the same JUnit 4 tests as ../run_core_tests.sh.
+// Backend interface. `./gradlew :core:test` and `:core:testBpe` run the same JUnit 4 tests as
+// ../run_core_tests.sh, on tests/golden and tests/golden_bpe.
 plugins {
     `java-library`
 }
@@ -26,4 +27,19 @@ tasks.test {
     systemProperty("golden.dir", rootProject.file("../tests/golden").absolutePath)
     systemProperty("java.awt.headless", "true")
     inputs.dir(rootProject.file("../tests/golden"))
+}
+
+// The same tests against the CLIP BPE model's golden vectors (../run_core_tests.sh runs both).
+val testBpe by tasks.registering(Test::class) {
+    description = "Runs the unit tests against ../tests/golden_bpe (a CLIP BPE tokenizer model)."
+    group = "verification"
+    testClassesDirs = sourceSets["test"].output.classesDirs
+    classpath = sourceSets["test"].runtimeClasspath
+    systemProperty("golden.dir", rootProject.file("../tests/golden_bpe").absolutePath)
+    systemProperty("java.awt.headless", "true")
+    inputs.dir(rootProject.file("../tests/golden_bpe"))
+}
+
+tasks.named("check") {
+    dependsOn(testBpe)
 }

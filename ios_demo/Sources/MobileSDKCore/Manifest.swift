@@ -49,37 +49,99 @@ public struct Manifest: Codable, Sendable {
     public static let towers = ["image", "text"]
     public static let fileName = "manifest.json"
 
-    /// How pixels are made (the app mirrors `mobile_sdk/preprocess.py`; only `image_size` is a parameter).
+    /// How the app makes the image tower's input from a photo. The model's pixel normalization
+    /// (mean / std) is inside its graph: the app only resizes, to image_size x image_size, by
+    /// `resizeRule`; `Preprocess` implements "center_crop" (the exact integer recipe of
+    /// `mobile_sdk/preprocess.py`) and refuses other rules.
     public struct Preprocessing: Codable, Sendable {
+        public static let centerCrop = "center_crop"
+        /// How exports before the "center_crop" value described the same recipe.
+        static let legacyCenterCrop = "EXIF transpose; alpha over white; center crop to the largest square"
+
         public let imageSize: Int
         public let color: String?
         public let layout: String?
         public let dtype: String?
+        /// The manifest's resize value as written (see `resizeRule`).
+        public let resize: String?
+        /// The model's own interpolation ("bicubic", ...), or nil; the app's resize is the exact area resize.
+        public let interpolation: String?
+        /// Per-channel mean / std of [0, 1] pixels (informational: folded into the graph), or nil.
+        public let mean: [Double]?
+        public let std: [Double]?
 
         enum CodingKeys: String, CodingKey {
             case imageSize = "image_size"
             case color
             case layout
             case dtype
+            case resize
+            case interpolation
+            case mean
+            case std
+        }
+
+        public init(imageSize: Int, resize: String? = nil, interpolation: String? = nil, mean: [Double]? = nil,
+                    std: [Double]? = nil) {
+            self.imageSize = imageSize
+            self.color = nil
+            self.layout = nil
+            self.dtype = nil
+            self.resize = resize
+            self.interpolation = interpolation
+            self.mean = mean
+            self.std = std
+        }
+
+        /// The resize rule: "center_crop" when the manifest has none or the older description of it.
+        public var resizeRule: String {
+            guard let r = resize, !r.hasPrefix(Preprocessing.legacyCenterCrop) else {
+                return Preprocessing.centerCrop
+            }
+            return r
+        }
+
+        /// Throws a clear `.manifest` error when the resize rule is not one this app implements.
+        public func requireSupported() throws {
+            guard resizeRule == Preprocessing.centerCrop else {
+                throw SDKError(.manifest, "the model's preprocessing resize rule '\(resizeRule)' is not implemented by "
+                    + "this app (it implements '\(Preprocessing.centerCrop)': center crop to the largest square, exact "
+                    + "area resize to image_size); export a model whose manifest says \(Preprocessing.centerCrop)")
+            }
         }
     }
 
+    /// Tokenizer kinds a manifest may name (`mobile_sdk/manifest.py` validates the same); the app
+    /// implements `Tokenizers.supportedKinds`.
+    public static let tokenizerKinds = ["word", "clip_bpe", "hf"]
+
     /// The tokenizer settings of the model.
     public struct TokenizerSpec: Codable, Sendable {
-        public let vocabFile: String
+        /// The manifest's kind as written; nil in exports that predate the field (then "word").
+        public let kind: String?
+        /// The vocabulary file (kind word).
+        public let vocabFile: String?
         /// sha256 of the vocabulary file, or nil when the manifest has none.
         public let vocabSha256: String?
+        /// The gzip BPE merges file (kind clip_bpe).
+        public let mergesFile: String?
+        /// sha256 of the merges file, or nil when the manifest has none.
+        public let mergesSha256: String?
         /// Vocabulary size, or nil when the manifest has none.
         public let vocabSize: Int?
         public let contextLength: Int
         public let padId: Int
         public let sotId: Int
         public let eotId: Int
-        public let unkId: Int
+        /// The unknown-word id (kind word only).
+        public let unkId: Int?
 
         enum CodingKeys: String, CodingKey {
+            case kind
             case vocabFile = "vocab_file"
             case vocabSha256 = "vocab_sha256"
+            case mergesFile = "merges_file"
+            case mergesSha256 = "merges_sha256"
             case vocabSize = "vocab_size"
             case contextLength = "context_length"
             case padId = "pad_id"
@@ -87,6 +149,12 @@ public struct Manifest: Codable, Sendable {
             case eotId = "eot_id"
             case unkId = "unk_id"
         }
+
+        /// "word", "clip_bpe" or "hf".
+        public var tokenizerKind: String { kind ?? "word" }
+
+        /// The files of the export folder this tokenizer reads (to bundle them with the app).
+        public var files: [String] { [vocabFile, mergesFile].compactMap { $0 } }
     }
 
     /// A zero-shot task: class labels and one prompt per label, in the same order.
@@ -248,6 +316,19 @@ public struct Manifest: Codable, Sendable {
         guard model.tokenizer.contextLength >= 2 else {
             throw bad("model.tokenizer.context_length must be >= 2, got \(model.tokenizer.contextLength)")
         }
+        let tok = model.tokenizer
+        guard Manifest.tokenizerKinds.contains(tok.tokenizerKind) else {
+            throw bad("model.tokenizer.kind '\(tok.tokenizerKind)' is not one of \(Manifest.tokenizerKinds)")
+        }
+        if tok.tokenizerKind == "word" && (tok.vocabFile == nil || tok.unkId == nil) {
+            throw bad("model.tokenizer lacks '\(tok.vocabFile == nil ? "vocab_file" : "unk_id")'")
+        }
+        if tok.tokenizerKind == "clip_bpe" && tok.mergesFile == nil {
+            throw bad("model.tokenizer lacks 'merges_file'")
+        }
+        for f in tok.files where !Manifest.insideFolder(f) {
+            throw bad("model.tokenizer file must be a path inside the export folder, got '\(f)'")
+        }
         for (name, task) in model.tasks where task.labels.count != task.prompts.count || task.labels.isEmpty {
             throw bad("tasks.\(name) needs as many prompts as labels (>0)")
         }
@@ -259,8 +340,7 @@ public struct Manifest: Codable, Sendable {
             guard Manifest.towers.contains(a.tower) else {
                 throw bad("\(w).tower '\(a.tower)' not in \(Manifest.towers)")
             }
-            let normalized = "/" + a.file.replacingOccurrences(of: "\\", with: "/") + "/"
-            if a.file.isEmpty || a.file.hasPrefix("/") || a.file.hasPrefix("\\") || normalized.contains("/../") {
+            if !Manifest.insideFolder(a.file) {
                 throw bad("\(w).file must be a path inside the export folder, got '\(a.file)'")
             }
             for (key, specs) in [("inputs", a.inputs), ("outputs", a.outputs)] {
@@ -269,6 +349,12 @@ public struct Manifest: Codable, Sendable {
                 }
             }
         }
+    }
+
+    /// A relative path that stays inside the export folder.
+    static func insideFolder(_ file: String) -> Bool {
+        let normalized = "/" + file.replacingOccurrences(of: "\\", with: "/") + "/"
+        return !(file.isEmpty || file.hasPrefix("/") || file.hasPrefix("\\") || normalized.contains("/../"))
     }
 
     /// A decoding error as "where: what" (the coding path in the manifest's own key names).

@@ -10,10 +10,20 @@ import Foundation
 /// 4. Exact area resize of the s x s square to size x size: the weights are the integer overlaps
 ///    of output interval [i*s, (i+1)*s) and source interval [j*size, (j+1)*size), and each output
 ///    is `(sum w * v + s*s / 2) / (s*s)`.
-/// The model input is these bytes as float32 NCHW in [0, 255] (`toNCHW`).
+/// The model input is these bytes as float32 NCHW in [0, 255] (`toNCHW`); the model's mean / std
+/// normalization is inside its graph. This is the manifest's resize rule "center_crop" (for a model
+/// trained with bicubic resizing too: the SDK's parity checks and golden vectors use this same
+/// recipe); `preprocess(_:spec:)` refuses any other rule.
 /// Orientation is applied after step 2 here: both are per-pixel / per-position, so the order does
 /// not change a byte. All values are non-negative, so Swift's `/` is Python's `//`.
 public enum Preprocess {
+    /// Steps 1-4 by the manifest's preprocessing spec: its image_size, and its resize rule, which
+    /// must be "center_crop" (a clear `.manifest` error names any other).
+    public static func preprocess(_ img: RawImage, spec: Manifest.Preprocessing) throws -> [UInt8] {
+        try spec.requireSupported()
+        return try preprocess(img, size: spec.imageSize)
+    }
+
     /// Steps 1-4: uint8 (size, size, 3) HWC.
     public static func preprocess(_ img: RawImage, size: Int) throws -> [UInt8] {
         guard size >= 1 else {

@@ -105,6 +105,7 @@ final class DemoModel: ObservableObject {
                 SummaryRow(name: "Text tower", value: "\(engine.text.artifact.file) (\(engine.text.artifact.bytes) bytes)"),
                 SummaryRow(name: "Image input", value: engine.image.imageInput ? "image \(m.model.preprocessing.imageSize)px" : "\(engine.image.input)"),
                 SummaryRow(name: "Text input", value: "\(engine.text.input)"),
+                SummaryRow(name: "Tokenizer", value: "\(engine.tokenizer.kind), \(engine.tokenizer.contextLength) tokens"),
                 SummaryRow(name: "Embedding", value: "\(m.model.embedDim) floats, logit scale \(m.model.logitScale)"),
                 SummaryRow(name: "Load", value: String(format: "%.2f s", engine.loadSeconds)),
             ]

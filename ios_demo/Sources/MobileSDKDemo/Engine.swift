@@ -10,7 +10,7 @@ import MobileSDKImageIO
 /// mutable state, so sharing it between tasks is safe.
 final class Engine: @unchecked Sendable {
     let manifest: Manifest
-    let tokenizer: Tokenizer
+    let tokenizer: any Tokenizer
     let precision: String
     let image: CoreMLTower
     let text: CoreMLTower
@@ -19,7 +19,7 @@ final class Engine: @unchecked Sendable {
 
     var imageSize: Int { manifest.model.preprocessing.imageSize }
 
-    private init(manifest: Manifest, tokenizer: Tokenizer, precision: String, image: CoreMLTower, text: CoreMLTower,
+    private init(manifest: Manifest, tokenizer: any Tokenizer, precision: String, image: CoreMLTower, text: CoreMLTower,
                  loadSeconds: Double) {
         self.manifest = manifest
         self.tokenizer = tokenizer
@@ -32,6 +32,7 @@ final class Engine: @unchecked Sendable {
     static func load(_ locator: ResourceLocator) async throws -> Engine {
         let start = Engine.now()
         let manifest = try locator.manifest()
+        try manifest.model.preprocessing.requireSupported()  // a resize rule the app lacks fails here, named
         let tokenizer = try locator.tokenizer(for: manifest)
         let precision = try manifest.defaultPrecision(platform: "coreml")
         var towers: [CoreMLTower] = []
@@ -90,7 +91,7 @@ final class Engine: @unchecked Sendable {
 
     private func embed(_ raw: RawImage, decodeMs: Double) throws -> ImageEmbedding {
         let t0 = Engine.now()
-        let pixels = try Preprocess.preprocess(raw, size: imageSize)
+        let pixels = try Preprocess.preprocess(raw, spec: manifest.model.preprocessing)
         let t1 = Engine.now()
         let out = try image.encodeImage(hwc: pixels, size: imageSize)
         let t2 = Engine.now()

@@ -1,7 +1,7 @@
 import Foundation
 import MobileSDKCore
 
-/// Finds the bundled export: manifest.json, the vocabulary, the Core ML models and the gallery
+/// Finds the bundled export: manifest.json, the tokenizer's file, the Core ML models and the gallery
 /// images that `sync_assets.sh` copied into Sources/MobileSDKDemo/Resources. Xcode flattens
 /// resource groups (and compiles `x.mlpackage` to `x.mlmodelc`), so a file is looked up by its
 /// manifest path first, then by its name.
@@ -41,19 +41,16 @@ struct ResourceLocator {
         return try Manifest.load(url)
     }
 
-    /// The tokenizer of the bundled vocabulary, checked against the manifest.
-    func tokenizer(for manifest: Manifest) throws -> Tokenizer {
-        let vocab = manifest.model.tokenizer.vocabFile
-        guard let url = url(for: vocab) else {
-            throw SDKError(.modelFile, "vocabulary \(vocab) is not in the app; run ios_demo/sync_assets.sh and rebuild")
-        }
-        let data: Data
+    /// The tokenizer the manifest names (word vocabulary or CLIP BPE merges, each checked against
+    /// the manifest), through the core's one factory; a clear error for a kind the app lacks.
+    func tokenizer(for manifest: Manifest) throws -> any Tokenizer {
         do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw SDKError(.modelFile, "cannot read vocabulary \(url.path): \(error.localizedDescription)")
+            return try Tokenizers.fromManifest(manifest) { name in
+                try url(for: name).map { try Data(contentsOf: $0) }
+            }
+        } catch let e as SDKError where e.kind == .modelFile {
+            throw SDKError(.modelFile, e.message + "; run ios_demo/sync_assets.sh EXPORT_DIR and rebuild")
         }
-        return try Tokenizer.fromManifest(manifest, vocabData: data)
     }
 
     /// The compiled model (`.mlmodelc`, made by Xcode at build time) of an artifact, or its

@@ -20,29 +20,29 @@ final class CoreTests: XCTestCase {
     }
 
     func testSplitLinesIsPythonSplitlines() {
-        XCTAssertEqual(Tokenizer.splitLines("a\nb\r\nc\rd\n"), ["a", "b", "c", "d"])
-        XCTAssertEqual(Tokenizer.splitLines("a\n\nb"), ["a", "", "b"])
-        XCTAssertEqual(Tokenizer.splitLines(""), [])
-        XCTAssertEqual(Tokenizer.splitLines("x\u{2028}y\u{0C}z"), ["x", "y", "z"])
+        XCTAssertEqual(WordTokenizer.splitLines("a\nb\r\nc\rd\n"), ["a", "b", "c", "d"])
+        XCTAssertEqual(WordTokenizer.splitLines("a\n\nb"), ["a", "", "b"])
+        XCTAssertEqual(WordTokenizer.splitLines(""), [])
+        XCTAssertEqual(WordTokenizer.splitLines("x\u{2028}y\u{0C}z"), ["x", "y", "z"])
     }
 
     func testSplitWords() {
-        XCTAssertEqual(Tokenizer.splitWords("A Large GREEN star, at the bottom!"),
+        XCTAssertEqual(WordTokenizer.splitWords("A Large GREEN star, at the bottom!"),
                        ["a", "large", "green", "star", "at", "the", "bottom"])
-        XCTAssertEqual(Tokenizer.splitWords("café-Ünïcode\tx_y"), ["café", "Ünïcode", "x", "y"])
-        XCTAssertEqual(Tokenizer.splitWords("  ...  "), [])
+        XCTAssertEqual(WordTokenizer.splitWords("café-Ünïcode\tx_y"), ["café", "Ünïcode", "x", "y"])
+        XCTAssertEqual(WordTokenizer.splitWords("  ...  "), [])
     }
 
     func testEncodePadsAndTruncates() throws {
-        let tok = try Tokenizer(vocab: ["<pad>", "<sot>", "<eot>", "<unk>", "a", "red", "circle"], contextLength: 5)
+        let tok = try WordTokenizer(vocab: ["<pad>", "<sot>", "<eot>", "<unk>", "a", "red", "circle"], contextLength: 5)
         XCTAssertEqual(tok.encode("A red circle"), [1, 4, 5, 6, 2])
         XCTAssertEqual(tok.encode("a red circle a red"), [1, 4, 5, 6, 2])
         XCTAssertEqual(tok.encode("a zebra"), [1, 4, 3, 2, 0])
         XCTAssertEqual(tok.encode(""), [1, 2, 0, 0, 0])
         XCTAssertEqual(tok.decode([1, 4, 3, 2, 0]), "a <unk>")
-        XCTAssertThrowsError(try Tokenizer(vocab: ["a", "b"], contextLength: 5))
-        XCTAssertThrowsError(try Tokenizer(vocab: ["<pad>", "<sot>", "<eot>", "<unk>", "a", "a"], contextLength: 5))
-        XCTAssertThrowsError(try Tokenizer(vocab: ["<pad>", "<sot>", "<eot>", "<unk>"], contextLength: 1))
+        XCTAssertThrowsError(try WordTokenizer(vocab: ["a", "b"], contextLength: 5))
+        XCTAssertThrowsError(try WordTokenizer(vocab: ["<pad>", "<sot>", "<eot>", "<unk>", "a", "a"], contextLength: 5))
+        XCTAssertThrowsError(try WordTokenizer(vocab: ["<pad>", "<sot>", "<eot>", "<unk>"], contextLength: 1))
     }
 
     /// A 3x2 image whose red channel is 10*y + x, through every EXIF orientation (PIL's results).

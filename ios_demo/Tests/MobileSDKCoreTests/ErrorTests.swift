@@ -101,10 +101,10 @@ final class ErrorTests: XCTestCase {
     func testMissingOrWrongVocabulary() throws {
         let manifest = try GoldenFiles.manifest()
         assertSDKError(.modelFile, containing: "is missing") {
-            _ = try Tokenizer.fromManifest(manifest, folder: self.tmp)
+            _ = try Tokenizers.fromManifest(manifest, folder: self.tmp)
         }
         assertSDKError(.modelFile, containing: "vocab_sha256") {
-            _ = try Tokenizer.fromManifest(manifest, vocabData: Data("<pad>\n<sot>\n<eot>\n<unk>\nred\n".utf8))
+            _ = try WordTokenizer.fromManifest(manifest, vocabData: Data("<pad>\n<sot>\n<eot>\n<unk>\nred\n".utf8))
         }
     }
 

@@ -1,34 +1,43 @@
 import Foundation
 import MobileSDKCore
 
-/// The repository's tests/golden folder (manifest.json, golden.json, golden/*.png, vocab.txt of the
-/// shipped model), read in place: this file is ios_demo/Tests/MobileSDKCoreTests/GoldenFiles.swift,
-/// so the folder is `goldenRelativePath` from here (ios_demo/check.py checks that it resolves).
-/// MOBILE_SDK_GOLDEN_DIR overrides it (a copy of the folder, for a run away from the checkout).
+/// The repository's golden folders, read in place: tests/golden (manifest.json, golden.json,
+/// golden/*.png, vocab.txt of the shipped model, word tokenizer) and tests/golden_bpe (the same
+/// for an open_clip-architecture model with the CLIP BPE tokenizer and its merges file). This file
+/// is ios_demo/Tests/MobileSDKCoreTests/GoldenFiles.swift, so the folders are the relative paths
+/// below from here (ios_demo/check.py checks that they resolve). MOBILE_SDK_GOLDEN_DIR replaces
+/// both with one folder (a copy, for a run away from the checkout).
 enum GoldenFiles {
     static let goldenRelativePath = "../../../tests/golden"
+    static let bpeGoldenRelativePath = "../../../tests/golden_bpe"
     static let manifestFile = "manifest.json"
     static let goldenFile = "golden.json"
-    static let vocabFile = "vocab.txt"
 
-    static var folder: URL {
+    private static var here: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent() }
+
+    /// Every folder the golden tests replay, the shipped model's first.
+    static var folders: [URL] {
         if let dir = ProcessInfo.processInfo.environment["MOBILE_SDK_GOLDEN_DIR"], !dir.isEmpty {
-            return URL(fileURLWithPath: dir)
+            return [URL(fileURLWithPath: dir)]
         }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent(goldenRelativePath).standardizedFileURL
+        return [goldenRelativePath, bpeGoldenRelativePath].map {
+            here.appendingPathComponent($0).standardizedFileURL
+        }
     }
 
-    static func url(_ name: String) -> URL {
+    /// The shipped model's folder (tests/golden), which the error tests edit copies of.
+    static var folder: URL { folders[0] }
+
+    static func url(_ name: String, in folder: URL = folder) -> URL {
         folder.appendingPathComponent(name)
     }
 
-    static func manifest() throws -> Manifest {
-        try Manifest.load(url(manifestFile))
+    static func manifest(in folder: URL = folder) throws -> Manifest {
+        try Manifest.load(url(manifestFile, in: folder))
     }
 
-    static func golden() throws -> Golden {
-        try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url(goldenFile)))
+    static func golden(in folder: URL = folder) throws -> Golden {
+        try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url(goldenFile, in: folder)))
     }
 }
 

@@ -365,6 +365,7 @@ public class MainActivity extends AppCompatActivity {
     private void loadModel() {
         try {
             Manifest m = store.loadManifest();
+            m.preprocessing.requireSupported(); // a resize rule the app lacks fails here, named
             Tokenizer t = store.loadTokenizer(m);
             gallery = store.galleryAssets();
             manifest = m;
@@ -390,9 +391,9 @@ public class MainActivity extends AppCompatActivity {
 
     private void onModelLoaded() {
         Manifest m = manifest;
-        modelInfo.setText(String.format(Locale.ROOT, "%s: %d-d embeddings, %dx%d input, %d artifacts, %d gallery images",
-                m.modelName.isEmpty() ? "model" : m.modelName, m.embedDim, m.imageSize, m.imageSize,
-                m.artifacts.size(), gallery.size()));
+        modelInfo.setText(String.format(Locale.ROOT, "%s: %d-d embeddings, %dx%d input, %s tokenizer, %d artifacts, "
+                + "%d gallery images", m.modelName.isEmpty() ? "model" : m.modelName, m.embedDim, m.imageSize,
+                m.imageSize, m.tokenizer.kind, m.artifacts.size(), gallery.size()));
         taskSpinner.setAdapter(adapter(new ArrayList<>(m.tasks.keySet())));
         taskSpinner.setSelection(new ArrayList<>(m.tasks.keySet()).indexOf(m.defaultTask()));
         fillLabels();
@@ -510,7 +511,7 @@ public class MainActivity extends AppCompatActivity {
             } catch (IOException e) {
                 throw new SdkException(SdkException.Kind.IMAGE, "cannot read image " + name + ": " + e.getMessage(), e);
             }
-            byte[] px = Preprocess.preprocess(AndroidImages.decode(bytes, name), manifest.imageSize);
+            byte[] px = Preprocess.preprocess(AndroidImages.decode(bytes, name), manifest.preprocessing);
             ui.post(() -> {
                 currentPixels = px;
                 currentName = name;
@@ -590,7 +591,7 @@ public class MainActivity extends AppCompatActivity {
     private List<float[]> galleryEmbeddingsFor(Pipeline p) {
         if (galleryPixels.isEmpty()) {
             for (String path : gallery) {
-                galleryPixels.add(Preprocess.preprocessPng(store.readAsset(path), manifest.imageSize));
+                galleryPixels.add(Preprocess.preprocessPng(store.readAsset(path), manifest.preprocessing));
             }
         }
         List<float[]> embs = galleryEmbeddings.get(backendKey);
@@ -648,7 +649,7 @@ public class MainActivity extends AppCompatActivity {
                 if (gallery.isEmpty()) {
                     throw new SdkException(SdkException.Kind.IMAGE, "pick an image first (no gallery bundled)");
                 }
-                px = Preprocess.preprocessPng(store.readAsset(gallery.get(0)), manifest.imageSize);
+                px = Preprocess.preprocessPng(store.readAsset(gallery.get(0)), manifest.preprocessing);
             }
             Manifest.Task task = manifest.tasks.get(manifest.defaultTask());
             String text = task.prompts.get(0);

@@ -7,6 +7,7 @@ import com.mobilesdk.core.Manifest;
 import com.mobilesdk.core.SdkException;
 import com.mobilesdk.core.Tokenizer;
 import java.io.File;
+import java.io.FileNotFoundException;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -17,7 +18,8 @@ import java.util.List;
 
 /**
  * The exported model as bundled in the APK's assets under {@value #ASSET_DIR}/ (by the Gradle
- * task copyExportedModels): manifest.json, vocab.txt, the artifacts, and golden/*.png (the
+ * task copyExportedModels): manifest.json, the tokenizer's files (vocab.txt or the BPE merges
+ * file), the artifacts, and golden/*.png (the
  * search gallery). Model files are copied once to the app's files folder, because both runtimes
  * load from a file path; each copy is checked against the manifest's sha256.
  */
@@ -50,21 +52,18 @@ public final class ModelStore {
         }
     }
 
-    /** The tokenizer of the manifest's vocabulary file (checked against its sha256). */
+    /**
+     * The tokenizer the manifest names (word vocabulary or CLIP BPE merges, each checked against
+     * the manifest), through the core's one factory; a clear error for a kind the app lacks.
+     */
     public Tokenizer loadTokenizer(Manifest manifest) {
-        String path = ASSET_DIR + "/" + manifest.tokenizer.vocabFile;
-        InputStream in;
-        try {
-            in = assets.open(path);
-        } catch (IOException e) {
-            throw new SdkException(SdkException.Kind.MODEL_FILE,
-                    "vocabulary file " + manifest.tokenizer.vocabFile + " is missing from the app's assets; " + HOW_TO_BUNDLE, e);
-        }
-        try (InputStream s = in) {
-            return Tokenizer.fromManifest(manifest, s);
-        } catch (IOException e) {
-            throw new SdkException(SdkException.Kind.MODEL_FILE, "cannot read " + path + ": " + e.getMessage(), e);
-        }
+        return Tokenizer.fromManifest(manifest, name -> {
+            try (InputStream in = assets.open(ASSET_DIR + "/" + name)) {
+                return Io.readAll(in);
+            } catch (FileNotFoundException e) {
+                throw new FileNotFoundException(name + " is not in the app's assets; " + HOW_TO_BUNDLE);
+            }
+        });
     }
 
     /**

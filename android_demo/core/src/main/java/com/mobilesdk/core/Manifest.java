@@ -26,26 +26,101 @@ public final class Manifest {
     public static final List<String> PLATFORMS = Collections.unmodifiableList(Arrays.asList("executorch", "tflite", "coreml"));
     public static final List<String> TOWERS = Collections.unmodifiableList(Arrays.asList("image", "text"));
 
+    /** Tokenizer kinds a manifest may name ({@code mobile_sdk/manifest.py} validates the same). */
+    public static final List<String> TOKENIZER_KINDS = Collections.unmodifiableList(Arrays.asList("word", "clip_bpe", "hf"));
+    /** The kinds this app implements ({@link Tokenizer#fromManifest}); "hf" is refused there. */
+    public static final List<String> APP_TOKENIZER_KINDS = Collections.unmodifiableList(Arrays.asList("word", "clip_bpe"));
+
     /** The tokenizer settings of the model. */
     public static final class TokenizerSpec {
+        /** "word" (also when the manifest has no kind), "clip_bpe" or "hf". */
+        public final String kind;
+        /** The vocabulary file (kind word), else null. */
         public final String vocabFile;
         /** sha256 of the vocabulary file, or null when the manifest has none. */
         public final String vocabSha256;
+        /** The gzip BPE merges file (kind clip_bpe), else null. */
+        public final String mergesFile;
+        /** sha256 of the merges file, or null when the manifest has none. */
+        public final String mergesSha256;
         /** Vocabulary size, or -1 when the manifest has none. */
         public final int vocabSize;
         public final int contextLength;
+        /** unkId is -1 for kinds without an unknown token (clip_bpe). */
         public final int padId, sotId, eotId, unkId;
 
-        TokenizerSpec(String vocabFile, String vocabSha256, int vocabSize, int contextLength,
-                      int padId, int sotId, int eotId, int unkId) {
+        TokenizerSpec(String kind, String vocabFile, String vocabSha256, String mergesFile, String mergesSha256,
+                      int vocabSize, int contextLength, int padId, int sotId, int eotId, int unkId) {
+            this.kind = kind;
             this.vocabFile = vocabFile;
             this.vocabSha256 = vocabSha256;
+            this.mergesFile = mergesFile;
+            this.mergesSha256 = mergesSha256;
             this.vocabSize = vocabSize;
             this.contextLength = contextLength;
             this.padId = padId;
             this.sotId = sotId;
             this.eotId = eotId;
             this.unkId = unkId;
+        }
+
+        /** The files of the export folder this tokenizer reads (to bundle them with the app). */
+        public List<String> files() {
+            List<String> out = new ArrayList<>();
+            for (String f : new String[] {vocabFile, mergesFile}) {
+                if (f != null) {
+                    out.add(f);
+                }
+            }
+            return out;
+        }
+    }
+
+    /**
+     * How an app makes the image tower's input from a photo. The model's pixel normalization
+     * (mean / std) is inside its graph: the app only resizes, to image_size x image_size, by
+     * {@link #resize}; {@link Preprocess} implements "center_crop" (the exact integer recipe of
+     * {@code mobile_sdk/preprocess.py}) and refuses other rules.
+     */
+    public static final class Preprocessing {
+        public static final String CENTER_CROP = "center_crop";
+        /** How exports before the "center_crop" value described the same recipe. */
+        static final String LEGACY_CENTER_CROP = "EXIF transpose; alpha over white; center crop to the largest square";
+
+        public final int imageSize;
+        /** "center_crop", or the manifest's other rule ("squash", "pad", ...) that the app refuses. */
+        public final String resize;
+        /** The model's own interpolation ("bicubic", ...), or null; the app's resize is the exact area resize. */
+        public final String interpolation;
+        /** Per-channel mean / std of [0, 1] pixels (informational: folded into the graph), or null. */
+        public final double[] mean, std;
+
+        Preprocessing(int imageSize, String resize, String interpolation, double[] mean, double[] std) {
+            this.imageSize = imageSize;
+            this.resize = resize;
+            this.interpolation = interpolation;
+            this.mean = mean;
+            this.std = std;
+        }
+
+        /**
+         * @throws SdkException MANIFEST when the resize rule is not one this app implements
+         */
+        public void requireSupported() {
+            if (!CENTER_CROP.equals(resize)) {
+                throw new SdkException(SdkException.Kind.MANIFEST, "the model's preprocessing resize rule '" + resize
+                        + "' is not implemented by this app (it implements '" + CENTER_CROP + "': center crop to the "
+                        + "largest square, exact area resize to image_size); export a model whose manifest says "
+                        + CENTER_CROP);
+            }
+        }
+
+        /** The manifest's resize value as a rule: absent or the older description = center_crop. */
+        static String rule(Object resize) {
+            if (resize == null || (resize instanceof String && ((String) resize).startsWith(LEGACY_CENTER_CROP))) {
+                return CENTER_CROP;
+            }
+            return resize instanceof String ? (String) resize : String.valueOf(resize);
         }
     }
 
@@ -90,7 +165,9 @@ public final class Manifest {
     public final String modelName;
     public final int embedDim;
     public final double logitScale;
+    /** preprocessing.imageSize, for short. */
     public final int imageSize;
+    public final Preprocessing preprocessing;
     public final TokenizerSpec tokenizer;
     /** Tasks in manifest order. */
     public final Map<String, Task> tasks;
@@ -99,14 +176,15 @@ public final class Manifest {
     public final String golden;
 
     private Manifest(int schemaVersion, String sdkVersion, String modelName, int embedDim, double logitScale,
-                     int imageSize, TokenizerSpec tokenizer, Map<String, Task> tasks, List<Artifact> artifacts,
-                     String golden) {
+                     Preprocessing preprocessing, TokenizerSpec tokenizer, Map<String, Task> tasks,
+                     List<Artifact> artifacts, String golden) {
         this.schemaVersion = schemaVersion;
         this.sdkVersion = sdkVersion;
         this.modelName = modelName;
         this.embedDim = embedDim;
         this.logitScale = logitScale;
-        this.imageSize = imageSize;
+        this.imageSize = preprocessing.imageSize;
+        this.preprocessing = preprocessing;
         this.tokenizer = tokenizer;
         this.tasks = Collections.unmodifiableMap(tasks);
         this.artifacts = Collections.unmodifiableList(artifacts);
@@ -223,16 +301,36 @@ public final class Manifest {
         if (imageSize < 1) {
             throw new IllegalArgumentException("model.preprocessing.image_size must be >= 1, got " + imageSize);
         }
+        Preprocessing preprocessing = new Preprocessing(imageSize, Preprocessing.rule(pre.get("resize")),
+                pre.get("interpolation") instanceof String ? (String) pre.get("interpolation") : null,
+                triple(pre, "mean"), triple(pre, "std"));
         Map<String, Object> tok = obj(model, "tokenizer", "model");
-        Object sha = tok.get("vocab_sha256");
+        Object kindJson = tok.get("kind");
+        String kind = kindJson == null ? "word" : Json.asString(kindJson, "model.tokenizer.kind");
+        if (!TOKENIZER_KINDS.contains(kind)) {
+            throw new IllegalArgumentException("model.tokenizer.kind '" + kind + "' is not one of " + TOKENIZER_KINDS);
+        }
+        boolean word = kind.equals("word"), bpe = kind.equals("clip_bpe");
         Object size = tok.get("vocab_size");
         TokenizerSpec ts = new TokenizerSpec(
-                str(tok, "vocab_file", "model.tokenizer"),
-                sha instanceof String ? (String) sha : null,
+                kind,
+                word ? str(tok, "vocab_file", "model.tokenizer") : null,
+                word ? optionalString(tok, "vocab_sha256") : null,
+                bpe ? str(tok, "merges_file", "model.tokenizer") : null,
+                bpe ? optionalString(tok, "merges_sha256") : null,
                 size instanceof Long ? Json.asInt(size, "model.tokenizer.vocab_size") : -1,
                 integer(tok, "context_length", "model.tokenizer"),
                 integer(tok, "pad_id", "model.tokenizer"), integer(tok, "sot_id", "model.tokenizer"),
-                integer(tok, "eot_id", "model.tokenizer"), integer(tok, "unk_id", "model.tokenizer"));
+                integer(tok, "eot_id", "model.tokenizer"), word ? integer(tok, "unk_id", "model.tokenizer") : -1);
+        if (kind.equals("hf")) {
+            str(tok, "tokenizer_file", "model.tokenizer"); // what validate_manifest requires
+        }
+        for (String f : ts.files()) {
+            if (!insideFolder(f)) {
+                throw new IllegalArgumentException("model.tokenizer file must be a path inside the export folder, got '"
+                        + f + "'");
+            }
+        }
         if (ts.contextLength < 2) {
             throw new IllegalArgumentException("model.tokenizer.context_length must be >= 2, got " + ts.contextLength);
         }
@@ -264,7 +362,7 @@ public final class Manifest {
                 throw new IllegalArgumentException(w + ".tower '" + tower + "' not in " + TOWERS);
             }
             String file = str(a, "file", w);
-            if (file.isEmpty() || file.startsWith("/") || file.startsWith("\\") || ("/" + file.replace('\\', '/') + "/").contains("/../")) {
+            if (!insideFolder(file)) {
                 throw new IllegalArgumentException(w + ".file must be a path inside the export folder, got '" + file + "'");
             }
             long bytes = Json.asLong(need(a, "bytes", w), w + ".bytes");
@@ -273,7 +371,37 @@ public final class Manifest {
         }
         Object golden = d.get("golden");
         return new Manifest((int) version, sdkVersion, name instanceof String ? (String) name : "", embedDim,
-                logitScale, imageSize, ts, tasks, artifacts, golden instanceof String ? (String) golden : null);
+                logitScale, preprocessing, ts, tasks, artifacts, golden instanceof String ? (String) golden : null);
+    }
+
+    /** A relative path that stays inside the export folder. */
+    private static boolean insideFolder(String file) {
+        return !(file.isEmpty() || file.startsWith("/") || file.startsWith("\\")
+                || ("/" + file.replace('\\', '/') + "/").contains("/../"));
+    }
+
+    private static String optionalString(Map<String, Object> d, String key) {
+        Object v = d.get(key);
+        return v instanceof String ? (String) v : null;
+    }
+
+    /** Three numbers (a per-channel mean / std), or null when absent or malformed (informational only). */
+    private static double[] triple(Map<String, Object> d, String key) {
+        if (!(d.get(key) instanceof List)) {
+            return null;
+        }
+        List<?> l = (List<?>) d.get(key);
+        if (l.size() != 3) {
+            return null;
+        }
+        double[] out = new double[3];
+        for (int i = 0; i < 3; i++) {
+            if (!(l.get(i) instanceof Number)) {
+                return null;
+            }
+            out[i] = ((Number) l.get(i)).doubleValue();
+        }
+        return out;
     }
 
     private static List<TensorSpec> specs(Map<String, Object> a, String key, String w) {

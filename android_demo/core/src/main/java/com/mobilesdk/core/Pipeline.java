@@ -14,11 +14,20 @@ public final class Pipeline {
     public final Tokenizer tokenizer;
     private final Backend backend;
 
+    /**
+     * @throws SdkException TEXT when the tokenizer is not the manifest's, MANIFEST when the
+     *                      manifest's preprocessing rule is not one this app implements
+     */
     public Pipeline(Manifest manifest, Tokenizer tokenizer, Backend backend) {
-        if (tokenizer.contextLength != manifest.tokenizer.contextLength) {
-            throw new SdkException(SdkException.Kind.TEXT, "tokenizer context length " + tokenizer.contextLength
+        if (!tokenizer.kind().equals(manifest.tokenizer.kind)) {
+            throw new SdkException(SdkException.Kind.TEXT, "tokenizer kind " + tokenizer.kind()
+                    + " differs from the manifest's " + manifest.tokenizer.kind);
+        }
+        if (tokenizer.contextLength() != manifest.tokenizer.contextLength) {
+            throw new SdkException(SdkException.Kind.TEXT, "tokenizer context length " + tokenizer.contextLength()
                     + " differs from the manifest's " + manifest.tokenizer.contextLength);
         }
+        manifest.preprocessing.requireSupported();
         this.manifest = manifest;
         this.tokenizer = tokenizer;
         this.backend = backend;
@@ -37,6 +46,11 @@ public final class Pipeline {
             this.embedding = embedding;
             this.nanos = nanos;
         }
+    }
+
+    /** An image (decoded) -> uint8 HWC pixels by the manifest's preprocessing spec. */
+    public byte[] preprocess(RawImage image) {
+        return Preprocess.preprocess(image, manifest.preprocessing);
     }
 
     /** Preprocessed uint8 HWC pixels (image_size x image_size x 3) -> image embedding. */

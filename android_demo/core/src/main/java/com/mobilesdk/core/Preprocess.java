@@ -13,7 +13,10 @@ package com.mobilesdk.core;
  *       of output interval [i*s, (i+1)*s) and source interval [j*size, (j+1)*size), and each output
  *       is {@code (sum w * v + s*s / 2) / (s*s)}.</li>
  * </ol>
- * The model input is these bytes as float32 NCHW in [0, 255] ({@link #toNchw}).
+ * The model input is these bytes as float32 NCHW in [0, 255] ({@link #toNchw}); the model's
+ * mean / std normalization is inside its graph. This is the manifest's resize rule "center_crop"
+ * (for a model trained with bicubic resizing too: the SDK's parity checks and golden vectors use
+ * this same recipe); the {@link Manifest.Preprocessing} overloads refuse any other rule.
  */
 public final class Preprocess {
     private Preprocess() {
@@ -37,6 +40,21 @@ public final class Preprocess {
     /** Decode (PNG: the exact decoder; other formats need a platform decoder) and preprocess. */
     public static byte[] preprocessPng(byte[] file, int size) {
         return preprocess(PngDecoder.decode(file), size);
+    }
+
+    /** {@link #preprocessPng(byte[], int)} by the manifest's preprocessing spec. */
+    public static byte[] preprocessPng(byte[] file, Manifest.Preprocessing spec) {
+        spec.requireSupported();
+        return preprocess(PngDecoder.decode(file), spec.imageSize);
+    }
+
+    /**
+     * Steps 1-4 by the manifest's preprocessing spec: its image_size, and its resize rule, which
+     * must be "center_crop" (a clear MANIFEST error names any other).
+     */
+    public static byte[] preprocess(RawImage img, Manifest.Preprocessing spec) {
+        spec.requireSupported();
+        return preprocess(img, spec.imageSize);
     }
 
     /** Steps 1-4: uint8 (size, size, 3) HWC. */

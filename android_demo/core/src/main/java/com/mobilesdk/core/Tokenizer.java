@@ -1,218 +1,74 @@
 package com.mobilesdk.core;
 
 import java.io.File;
+import java.io.FileNotFoundException;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Collections;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
 
 /**
- * The word-level tokenizer of {@code mobile_sdk/tokenizer.py}, rule for rule:
- * <ol>
- *   <li>ASCII letters are lower-cased (A-Z -> a-z); nothing else changes.</li>
- *   <li>Separators are ASCII whitespace ({@code " \t\n\r\u000b\f"}) and ASCII punctuation
- *       ({@code !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~}); a word is a maximal run of other characters.</li>
- *   <li>A word in the vocabulary maps to its line number, any other word to {@code <unk>}.</li>
- *   <li>ids = [{@code <sot>}] + word ids + [{@code <eot>}], right-padded with {@code <pad>} to
- *       context_length; longer text keeps its first context_length - 2 words and still ends with
- *       {@code <eot>}.</li>
- * </ol>
- * Non-ASCII characters are never separators, so iterating UTF-16 chars gives the same words as
- * Python's code points (a surrogate pair always stays inside one word).
+ * Texts -> the int32 token ids the text tower takes, exactly as the model's Python tokenizer makes
+ * them. The manifest's {@code model.tokenizer.kind} picks the implementation
+ * ({@link #fromManifest}): {@code word} ({@link WordTokenizer}, the built-in model's) or
+ * {@code clip_bpe} ({@link ClipBpeTokenizer}, open_clip's CLIP BPE); {@code hf} (a Hugging Face
+ * tokenizer.json) is refused with a clear error.
  */
-public final class Tokenizer {
-    public static final String PAD = "<pad>", SOT = "<sot>", EOT = "<eot>", UNK = "<unk>";
-    public static final List<String> SPECIALS = Collections.unmodifiableList(Arrays.asList(PAD, SOT, EOT, UNK));
-    public static final String WHITESPACE = " \t\n\r\u000b\f";
-    public static final String PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+public interface Tokenizer {
+    /** The manifest's name of this kind of tokenizer ("word", "clip_bpe"). */
+    String kind();
 
-    private static final boolean[] SEPARATOR = new boolean[128];
+    /** Length of every id array {@link #encode} returns. */
+    int contextLength();
 
-    static {
-        for (char c : (WHITESPACE + PUNCTUATION).toCharArray()) {
-            SEPARATOR[c] = true;
-        }
-    }
+    /** One text -> int32 ids of length {@link #contextLength()}. */
+    int[] encode(String text);
 
-    private final List<String> vocab;
-    private final Map<String, Integer> index;
-    public final int contextLength;
-    public final int padId, sotId, eotId, unkId;
-
-    public Tokenizer(List<String> vocab, int contextLength) {
-        if (vocab.size() < SPECIALS.size() || !vocab.subList(0, SPECIALS.size()).equals(SPECIALS)) {
-            throw new SdkException(SdkException.Kind.TEXT, "vocabulary must start with " + SPECIALS + ", got "
-                    + vocab.subList(0, Math.min(4, vocab.size())));
-        }
-        if (contextLength < 2) {
-            throw new SdkException(SdkException.Kind.TEXT,
-                    "context_length must be >= 2 (room for <sot> and <eot>), got " + contextLength);
-        }
-        Map<String, Integer> idx = new HashMap<>(vocab.size() * 2);
-        for (int i = 0; i < vocab.size(); i++) {
-            if (idx.put(vocab.get(i), i) != null) {
-                throw new SdkException(SdkException.Kind.TEXT, "vocabulary has duplicate entries ('" + vocab.get(i) + "')");
-            }
-        }
-        this.vocab = Collections.unmodifiableList(new ArrayList<>(vocab));
-        this.index = idx;
-        this.contextLength = contextLength;
-        this.padId = idx.get(PAD);
-        this.sotId = idx.get(SOT);
-        this.eotId = idx.get(EOT);
-        this.unkId = idx.get(UNK);
+    /** Opens a file of the export folder by its manifest path (a folder, the APK's assets, ...). */
+    interface FileSource {
+        /** The file's bytes; {@link FileNotFoundException} when it is not there. */
+        byte[] read(String name) throws IOException;
     }
 
     /**
-     * A tokenizer for the model of {@code manifest}, from the vocabulary file's bytes: checks the
-     * sha256, size and special ids the manifest records, so a wrong vocab.txt is a clear error.
+     * The tokenizer the manifest names, from the files it names (vocab.txt, the BPE merges file),
+     * each checked against the manifest's sha256 / size / special ids.
+     *
+     * @throws SdkException TEXT for a tokenizer kind this app does not implement, MODEL_FILE for a
+     *                      missing or altered file
      */
-    public static Tokenizer fromManifest(Manifest manifest, byte[] vocabBytes) {
+    static Tokenizer fromManifest(Manifest manifest, FileSource files) {
         Manifest.TokenizerSpec t = manifest.tokenizer;
-        if (t.vocabSha256 != null && !t.vocabSha256.equals(Manifest.sha256(vocabBytes))) {
-            throw new SdkException(SdkException.Kind.MODEL_FILE, "vocabulary " + t.vocabFile
-                    + " does not match the manifest's vocab_sha256; bundle the vocab.txt of the same export");
+        switch (t.kind) {
+            case WordTokenizer.KIND:
+                return WordTokenizer.fromManifest(manifest, read(files, t.vocabFile, "vocabulary"));
+            case ClipBpeTokenizer.KIND:
+                return ClipBpeTokenizer.fromManifest(manifest, read(files, t.mergesFile, "BPE merges file"));
+            default:
+                throw new SdkException(SdkException.Kind.TEXT, "the model's tokenizer kind '" + t.kind + "' is not "
+                        + "supported by this app (it implements " + String.join(", ", Manifest.APP_TOKENIZER_KINDS)
+                        + "); export a model whose tokenizer is one of these");
         }
-        Tokenizer tok = new Tokenizer(splitLines(decodeUtf8(vocabBytes, t.vocabFile)), t.contextLength);
-        if (t.vocabSize >= 0 && t.vocabSize != tok.vocabSize()) {
-            throw new SdkException(SdkException.Kind.TEXT, "vocabulary " + t.vocabFile + " has " + tok.vocabSize()
-                    + " entries, the manifest says " + t.vocabSize);
-        }
-        if (t.padId != tok.padId || t.sotId != tok.sotId || t.eotId != tok.eotId || t.unkId != tok.unkId) {
-            throw new SdkException(SdkException.Kind.TEXT, "special token ids of " + t.vocabFile
-                    + " differ from the manifest's");
-        }
-        return tok;
     }
 
-    /** Reads the vocabulary named by the manifest from {@code folder}; a clear error when missing. */
-    public static Tokenizer fromManifest(Manifest manifest, File folder) {
-        File f = new File(folder, manifest.tokenizer.vocabFile);
-        if (!f.isFile()) {
-            throw new SdkException(SdkException.Kind.MODEL_FILE, "vocabulary file " + f
-                    + " is missing; copy vocab.txt from the export folder");
-        }
+    /** {@link #fromManifest(Manifest, FileSource)} with the files read from an export folder. */
+    static Tokenizer fromManifest(Manifest manifest, File folder) {
+        return fromManifest(manifest, name -> {
+            File f = new File(folder, name);
+            if (!f.isFile()) {
+                throw new FileNotFoundException(f.getPath());
+            }
+            return Files.readAllBytes(f.toPath());
+        });
+    }
+
+    private static byte[] read(FileSource files, String name, String what) {
         try {
-            return fromManifest(manifest, Files.readAllBytes(f.toPath()));
+            return files.read(name);
+        } catch (FileNotFoundException e) {
+            throw new SdkException(SdkException.Kind.MODEL_FILE, what + " " + name + " is missing; copy it from the "
+                    + "export folder (the manifest's model.tokenizer names it)", e);
         } catch (IOException e) {
-            throw new SdkException(SdkException.Kind.MODEL_FILE, "cannot read vocabulary " + f + ": " + e.getMessage(), e);
+            throw new SdkException(SdkException.Kind.MODEL_FILE, "cannot read " + what + " " + name + ": "
+                    + e.getMessage(), e);
         }
-    }
-
-    /** Reads a vocabulary from a stream (an Android asset): one word per line. */
-    public static Tokenizer fromManifest(Manifest manifest, InputStream in) {
-        try {
-            return fromManifest(manifest, Io.readAll(in));
-        } catch (IOException e) {
-            throw new SdkException(SdkException.Kind.MODEL_FILE, "cannot read vocabulary "
-                    + manifest.tokenizer.vocabFile + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static String decodeUtf8(byte[] b, String name) {
-        try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b)).toString();
-        } catch (CharacterCodingException e) {
-            throw new SdkException(SdkException.Kind.TEXT, "vocabulary " + name + " is not valid UTF-8", e);
-        }
-    }
-
-    /** Python's {@code str.splitlines()}: the line boundaries it knows, no empty last line. */
-    public static List<String> splitLines(String s) {
-        List<String> out = new ArrayList<>();
-        int start = 0, i = 0, n = s.length();
-        while (i < n) {
-            char c = s.charAt(i);
-            boolean eol = c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || c == 0x1c || c == 0x1d || c == 0x1e
-                    || c == 0x85 || c == 0x2028 || c == 0x2029;
-            if (!eol) {
-                i++;
-                continue;
-            }
-            out.add(s.substring(start, i));
-            i += (c == '\r' && i + 1 < n && s.charAt(i + 1) == '\n') ? 2 : 1;
-            start = i;
-        }
-        if (start < n) {
-            out.add(s.substring(start));
-        }
-        return out;
-    }
-
-    /** Rules 1-2: lower-case ASCII letters, split on ASCII whitespace and punctuation. */
-    public static List<String> splitWords(String text) {
-        List<String> words = new ArrayList<>();
-        StringBuilder cur = new StringBuilder();
-        for (int i = 0; i < text.length(); i++) {
-            char ch = text.charAt(i);
-            if (ch >= 'A' && ch <= 'Z') {
-                ch = (char) (ch + ('a' - 'A'));
-            }
-            if (ch < 128 && SEPARATOR[ch]) {
-                if (cur.length() > 0) {
-                    words.add(cur.toString());
-                    cur.setLength(0);
-                }
-            } else {
-                cur.append(ch);
-            }
-        }
-        if (cur.length() > 0) {
-            words.add(cur.toString());
-        }
-        return words;
-    }
-
-    /** One text -> int32 ids of length context_length. */
-    public int[] encode(String text) {
-        if (text == null) {
-            throw new SdkException(SdkException.Kind.TEXT, "text must not be null");
-        }
-        List<String> words = splitWords(text);
-        int n = Math.min(words.size(), contextLength - 2);
-        int[] ids = new int[contextLength];
-        Arrays.fill(ids, padId);
-        ids[0] = sotId;
-        for (int i = 0; i < n; i++) {
-            Integer id = index.get(words.get(i));
-            ids[i + 1] = id == null ? unkId : id;
-        }
-        ids[n + 1] = eotId;
-        return ids;
-    }
-
-    /** ids -> the words they stand for (specials dropped, stops at {@code <eot>}). */
-    public String decode(int[] ids) {
-        StringBuilder b = new StringBuilder();
-        for (int i : ids) {
-            if (i == eotId) {
-                break;
-            }
-            if (i != sotId && i != padId) {
-                if (b.length() > 0) {
-                    b.append(' ');
-                }
-                b.append(i >= 0 && i < vocab.size() ? vocab.get(i) : UNK);
-            }
-        }
-        return b.toString();
-    }
-
-    public int vocabSize() {
-        return vocab.size();
-    }
-
-    public List<String> vocab() {
-        return vocab;
     }
 }

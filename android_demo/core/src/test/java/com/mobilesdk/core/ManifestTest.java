@@ -52,6 +52,38 @@ public class ManifestTest {
     }
 
     @Test
+    public void readsThePreprocessingSpec() {
+        Manifest m = TestData.manifest();
+        Manifest.Preprocessing p = m.preprocessing;
+        assertEquals(m.imageSize, p.imageSize);
+        assertEquals(Manifest.Preprocessing.CENTER_CROP, p.resize); // also the built-in's older description
+        p.requireSupported();
+        if (p.mean != null) {
+            assertEquals(3, p.mean.length);
+            assertEquals(3, p.std.length);
+        }
+        if (m.tokenizer.kind.equals("clip_bpe")) { // an open_clip model records its own normalization
+            assertNotNull(p.mean);
+            assertEquals("bicubic", p.interpolation);
+        }
+    }
+
+    @Test
+    public void unimplementedResizeRulesAreClearErrors() {
+        String t = text().replaceFirst("\"resize\":\\s*\"[^\"]*\"", "\"resize\": \"squash\"");
+        Manifest m = Manifest.parse(t, "m.json");
+        assertEquals("squash", m.preprocessing.resize);
+        RawImage img = RawImage.fromArgb(2, 3, new int[6], 1);
+        expectError(SdkException.Kind.MANIFEST, "resize rule 'squash' is not implemented",
+                () -> Preprocess.preprocess(img, m.preprocessing));
+        expectError(SdkException.Kind.MANIFEST, "'squash'", () -> new Pipeline(m, TestData.tokenizer(), null));
+        String none = text().replaceFirst("\"resize\":\\s*\"[^\"]*\",", "");
+        Manifest d = Manifest.parse(none, "m.json");
+        assertEquals(Manifest.Preprocessing.CENTER_CROP, d.preprocessing.resize); // absent: the default
+        assertEquals(3 * d.imageSize * d.imageSize, Preprocess.preprocess(img, d.preprocessing).length);
+    }
+
+    @Test
     public void defaultsToTheCpuInt8TfliteVariant() {
         Manifest m = TestData.manifest();
         if (m.precisions("tflite").isEmpty()) {
@@ -117,7 +149,9 @@ public class ManifestTest {
                 m.checkFiles(empty, false);
                 return null;
             });
-            expectError(SdkException.Kind.MODEL_FILE, "vocabulary file", () -> Tokenizer.fromManifest(m, empty));
+            String tokFile = m.tokenizer.files().get(0);
+            SdkException t = expectError(SdkException.Kind.MODEL_FILE, "is missing", () -> Tokenizer.fromManifest(m, empty));
+            assertTrue(t.getMessage(), t.getMessage().contains(tokFile));
         } finally {
             assertTrue(empty.delete());
         }

@@ -15,10 +15,13 @@ final class TestData {
 
     private static File goldenDir;
     private static Map<String, Object> golden;
+    private static Tokenizer tokenizer;
 
     /**
-     * The repository's tests/golden folder: -Dgolden.dir, else found by walking up from the
-     * working directory (the script and Gradle run from android_demo/ or android_demo/core/).
+     * The golden folder under test: -Dgolden.dir (run_core_tests.sh runs every test class once
+     * with tests/golden, the built-in word-tokenizer model, and once with tests/golden_bpe, a CLIP
+     * BPE model), else the repository's tests/golden, found by walking up from the working
+     * directory (the script and Gradle run from android_demo/ or android_demo/core/).
      */
     static synchronized File goldenDir() {
         if (goldenDir != null) {
@@ -36,7 +39,7 @@ final class TestData {
         }
         if (!new File(goldenDir, "golden.json").isFile() || !new File(goldenDir, "manifest.json").isFile()) {
             throw new IllegalStateException("golden vectors not found in " + goldenDir.getAbsolutePath()
-                    + " (need manifest.json, golden.json, golden/*.png, vocab.txt); pass -Dgolden.dir=...");
+                    + " (need manifest.json, golden.json, golden/*.png and the tokenizer's file); pass -Dgolden.dir=...");
         }
         return goldenDir;
     }
@@ -52,8 +55,12 @@ final class TestData {
         return Manifest.load(new File(goldenDir(), "manifest.json"));
     }
 
-    static Tokenizer tokenizer() {
-        return Tokenizer.fromManifest(manifest(), goldenDir());
+    /** The manifest's tokenizer through the apps' factory (made once: the BPE one reads 49k merges). */
+    static synchronized Tokenizer tokenizer() {
+        if (tokenizer == null) {
+            tokenizer = Tokenizer.fromManifest(manifest(), goldenDir());
+        }
+        return tokenizer;
     }
 
     static List<Object> list(Map<String, Object> m, String key) {
