@@ -127,10 +127,41 @@ def shipped_checkpoint(name: str) -> Path:
 
 
 def pack_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.float16) -> Path:
-    """Re-save a checkpoint for shipping: strictly loaded, stored as `dtype`, its info kept."""
+    """Re-save a checkpoint for shipping: strictly loaded, stored as `dtype`, its info kept. An
+    open_clip state dict written by `mobile-sdk train --model open_clip:...` stays one (its float
+    tensors stored as `dtype`), checked by loading it as that source."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(src), framework="pt") as f:
+            raw_meta = dict(f.metadata() or {})
+    except Exception:
+        raw_meta = {}
+    if raw_meta.get("source", "").startswith("open_clip:"):
+        return _pack_state_dict(Path(src), Path(dst), dtype, raw_meta)
     model, meta = load_checkpoint(src)
     merged = {**meta["info"], "storage_dtype": str(dtype).replace("torch.", "")}
     return save_checkpoint(model, dst, name=meta.get("name", ""), info=merged, dtype=dtype)
+
+
+def _pack_state_dict(src: Path, dst: Path, dtype: torch.dtype, meta: dict) -> Path:
+    from safetensors.torch import load_file, save_file
+
+    from .models.sources import load_adapter
+
+    tensors = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in load_file(str(src)).items()}
+    info = {**json.loads(meta.get("info", "{}")), "storage_dtype": str(dtype).replace("torch.", "")}
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp.safetensors")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={**meta, "info": json.dumps(info)})
+        load_adapter(meta["source"], tmp)  # strict: keys, shapes, finite values
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dst
 
 
 def default_checkpoint() -> Path:

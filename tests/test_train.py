@@ -141,6 +141,14 @@ def test_open_clip_architecture_trains_distilled_and_resumes(tmp_path):
     assert adapter.family == "open_clip" and adapter.tokenizer.describe()["kind"] == "clip_bpe"
     emb = adapter.text(torch.from_numpy(adapter.tokenizer(["a red circle"])))
     assert emb.shape == (1, 32) and torch.isfinite(emb).all()
+    # `mobile-sdk pack` keeps it an open_clip state dict, stored in fp16
+    from mobile_sdk.checkpoint import pack_checkpoint
+    from safetensors.torch import load_file
+    packed = pack_checkpoint(tmp_path / "run" / "model.safetensors", tmp_path / "packed.safetensors")
+    assert {v.dtype for v in load_file(str(packed)).values() if v.is_floating_point()} == {torch.float16}
+    again = load_adapter(f"open_clip:{cfg_path}", packed)
+    with torch.no_grad():
+        assert float((again.text(torch.from_numpy(again.tokenizer(["a red circle"]))) * emb).sum()) > 0.999
     # the image size must match the architecture's
     with pytest.raises(ConfigError, match="--image-size 32"):
         train(TrainConfig(steps=1, **{**common, "image_size": 64, "teacher": ""}), tmp_path / "bad", progress=False)
