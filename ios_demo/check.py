@@ -10,7 +10,9 @@
    mobile_sdk.manifest and has the schema / version the Swift code reads, the tokenizer's file
    (vocab.txt, or the BPE merges file) has the manifest's sha256 (and vocab.txt its size), each
    sample PNG has golden.json's png_sha256, each pixel list its pixels_sha256 and
-   image_size^2 * 3 bytes; the prompts are the manifest's. tests/golden has a Core ML pair.
+   image_size^2 * 3 bytes; the prompts are the manifest's. tests/golden has a Core ML pair. Where
+   the manifest has a label bank (tests/golden_bpe), its file has the manifest's sha256, schema,
+   class count and embed_dim, and golden.json has its label_bank block for every results block.
 3. fields: every JSON key the Swift Codable types declare (CodingKeys) exists in a golden folder's
    manifest.json / golden.json, and every manifest field the app needs is declared and read in the
    Swift sources.
@@ -51,6 +53,7 @@ NEEDED = {
     "precision": "pick the palettized pair", "file": "find the model", "sha256": "check model files",
     "inputs": "input name / shape / dtype", "outputs": "output name", "name": "tensor names",
     "shape": "tensor shapes", "dtype": "tensor dtypes", "golden": "golden vectors",
+    "label_bank": "zero-shot with the image tower alone",
 }
 
 
@@ -261,10 +264,44 @@ def check_golden_folder(folder: Path, manifest_file: str, golden_file: str) -> l
         problems.append(f"{rel(folder)}: golden.json prompts differ from the manifest's {task} prompts")
     if "eager" not in golden.get("results", {}):
         problems.append(f"{rel(folder)}: golden.json results lack 'eager'")
+    problems += check_label_bank(folder, manifest, golden)
     for name, block in golden.get("results", {}).items():
         n_img, n_txt = len(golden["images"]), len(golden["texts"])
         if len(block["image_embeddings"]) != n_img or len(block["search_ranking"]) != n_txt:
             problems.append(f"{rel(folder)}: golden.json results[{name!r}] sizes do not match images / texts")
+    return problems
+
+
+def check_label_bank(folder: Path, manifest: dict, golden: dict) -> list[str]:
+    """The label bank LabelBankTests / GoldenTests read, where the manifest has one."""
+    entry, block = manifest.get("label_bank"), golden.get("label_bank")
+    if entry is None:
+        return [f"{rel(folder)}: golden.json has a label_bank block, the manifest no label bank"] if block else []
+    path = folder / entry["file"]
+    if not path.is_file():
+        return [f"{rel(path)} (the manifest's label_bank file) is missing"]
+    problems = []
+    if sha256(path) != entry["sha256"]:
+        problems.append(f"{rel(path)} sha256 {sha256(path)} != manifest label_bank.sha256 {entry['sha256']}")
+    swift = CORE / "LabelBank.swift"
+    bank = json.loads(path.read_text())
+    if (bank.get("schema"), bank.get("schema_version")) != (string_constant(swift, "schemaName"),
+                                                             int_constant(swift, "supportedSchemaVersion")):
+        problems.append(f"{rel(path)}: schema {bank.get('schema')!r} version {bank.get('schema_version')}, the "
+                        f"Swift code reads {string_constant(swift, 'schemaName')!r} "
+                        f"{int_constant(swift, 'supportedSchemaVersion')}")
+    dim = manifest["model"]["embed_dim"]
+    if len(bank.get("classes", [])) != entry["classes"] or not bank.get("embed_dim") == entry["embed_dim"] == dim:
+        problems.append(f"{rel(path)}: classes / embed_dim differ from the manifest's label_bank or embed_dim")
+    if any(len(row) != dim for row in bank.get("embeddings", [])) or len(bank.get("embeddings", [])) != entry["classes"]:
+        problems.append(f"{rel(path)}: embeddings are not one row of embed_dim values per class")
+    if block is None:
+        problems.append(f"{rel(folder)}: golden.json lacks the label_bank block (the manifest has a label bank)")
+    elif (block.get("file"), block.get("sha256"), block.get("classes")) != (entry["file"], entry["sha256"],
+                                                                              bank.get("classes")):
+        problems.append(f"{rel(folder)}: golden.json label_bank block names another file, sha256 or classes")
+    elif set(block.get("results", {})) != set(golden.get("results", {})):
+        problems.append(f"{rel(folder)}: golden.json label_bank results differ from its results blocks")
     return problems
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Copies what the demo app bundles from a `mobile-sdk export` folder into
 # Sources/MobileSDKDemo/Resources (git-ignored): manifest.json, the tokenizer's file (vocab.txt, or
-# the CLIP BPE merges bpe_simple_vocab_16e6.txt.gz), the Core ML
+# the CLIP BPE merges bpe_simple_vocab_16e6.txt.gz), the label bank (label_bank.json, when the
+# export has one: `mobile-sdk export --label-bank CLASSES.txt`), the Core ML
 # packages the manifest lists (Xcode compiles them to .mlmodelc at build time) and a gallery for
 # text-to-image search (the export's golden/*.png, else the repository's tests/golden/golden/*.png).
 #
@@ -29,6 +30,8 @@ files = {"word": "vocab_file", "clip_bpe": "merges_file"}
 if kind not in files:
     sys.exit(f"error: the model's tokenizer kind {kind!r} is not supported by the app (it implements word, clip_bpe)")
 print(tok[files[kind]])
+if m.get("label_bank"):
+    print(m["label_bank"]["file"])
 for a in m["artifacts"]:
     if a["platform"] == "coreml":
         print(a["file"])

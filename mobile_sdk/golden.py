@@ -172,7 +172,7 @@ def build_golden(folder: Path, model, manifest: dict) -> dict:
                              "differs in the last bits: compare embeddings with a tolerance, rankings exactly "
                              "only where the score gap is large")
             results[f"{plat}/{prec}"] = block
-    return {
+    golden = {
         "schema_version": 1,
         "logit_scale": logit_scale,
         "images": [{"file": str(p.relative_to(folder)), "png_sha256": _sha(p.read_bytes()),
@@ -184,6 +184,24 @@ def build_golden(folder: Path, model, manifest: dict) -> dict:
         "prompts": {"task": "zeroshot_color", "texts": prompts, "ids": prompt_ids.tolist()},
         "results": results,
     }
+    if manifest.get("label_bank"):  # an export with --label-bank: every runtime's images against the bank
+        golden["label_bank"] = _label_bank_block(folder, manifest["label_bank"], results, logit_scale)
+    return golden
+
+
+def _label_bank_block(folder: Path, entry: dict, results: dict, logit_scale: float) -> dict:
+    """Per results block, each golden image scored against the label bank's class embeddings (as
+    the file holds them), with the softmax and ranking of the zero-shot scores."""
+    from .label_bank import read_label_bank
+
+    doc = read_label_bank(Path(folder) / entry["file"])
+    bank = doc["embeddings"].astype(np.float64)
+    blocks = {}
+    for name, r in results.items():
+        zs = scores(np.asarray(r["image_embeddings"], np.float64), bank, logit_scale)  # (images, classes)
+        blocks[name] = {"scores": np.round(zs, 6).tolist(), "probs": [np.round(softmax(row), 6).tolist() for row in zs],
+                        "ranking": [ranking(row) for row in zs]}
+    return {"file": entry["file"], "sha256": entry["sha256"], "classes": list(doc["classes"]), "results": blocks}
 
 
 def _task_block(enc, logit_scale: float) -> dict:

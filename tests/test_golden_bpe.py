@@ -116,6 +116,30 @@ def test_scores_and_rankings_reproduce(golden):
         assert [ranking(row) for row in search] == r["search_ranking"], name
 
 
+def test_label_bank_and_its_golden_block_reproduce(golden, manifest):
+    """The export was made with --label-bank classes.txt --prompts templates.txt: the bank file is
+    the manifest's, and golden.json's label_bank block is every runtime's images scored against it."""
+    from mobile_sdk.data.suites import read_templates
+    from mobile_sdk.label_bank import read_class_names, read_label_bank
+
+    entry = manifest["label_bank"]
+    assert sha256_file(GOLDEN / entry["file"]) == entry["sha256"], REFRESH
+    bank = read_label_bank(GOLDEN / entry["file"])
+    assert bank["classes"] == read_class_names(GOLDEN / "classes.txt"), REFRESH
+    assert tuple(bank["templates"]) == tuple(entry["templates"]) == read_templates(GOLDEN / "templates.txt"), REFRESH
+    assert entry["classes"] == len(bank["classes"]) and entry["embed_dim"] == manifest["model"]["embed_dim"]
+    block = golden["label_bank"]
+    assert (block["file"], block["sha256"], block["classes"]) == (entry["file"], entry["sha256"], bank["classes"])
+    assert set(block["results"]) == set(golden["results"])
+    emb = bank["embeddings"].astype(np.float64)
+    for name, r in golden["results"].items():
+        zs = scores(np.array(r["image_embeddings"]), emb, golden["logit_scale"])
+        want = block["results"][name]
+        np.testing.assert_allclose(zs, want["scores"], atol=1e-6, err_msg=name)
+        np.testing.assert_allclose([softmax(row) for row in zs], want["probs"], atol=1e-6, err_msg=name)
+        assert [ranking(row) for row in zs] == want["ranking"], name
+
+
 def test_eager_embeddings_are_the_checkpoints(golden, manifest):
     """With MOBILE_SDK_BPE_WEIGHTS pointing at the weights the folder was exported from."""
     weights = os.environ.get("MOBILE_SDK_BPE_WEIGHTS")

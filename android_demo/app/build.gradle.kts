@@ -53,8 +53,9 @@ dependencies {
 // ---------------------------------------------------------------------------------------------
 // copyExportedModels: bundles an export folder (`mobile-sdk export --out DIR`) as the app's
 // assets under models/: manifest.json, the tokenizer's file (vocab.txt, or the CLIP BPE merges
-// bpe_simple_vocab_16e6.txt.gz), golden.json, golden/*.png (the search gallery) and the Android
-// artifacts (tflite/, executorch/); Core ML packages are left out.
+// bpe_simple_vocab_16e6.txt.gz), the label bank (label_bank.json, exports with --label-bank),
+// golden.json, golden/*.png (the search gallery) and the Android artifacts (tflite/, executorch/);
+// Core ML packages are left out.
 //   ./gradlew copyExportedModels                       # from ../artifacts/demo (gradle.properties)
 //   ./gradlew copyExportedModels -PexportDir=/abs/dir  # from another export
 // It runs before every build; with no export folder the app still builds and shows
@@ -65,10 +66,10 @@ val exportDir: File = rootProject.file(exportDirProperty)
 
 val copyExportedModels by tasks.registering(Sync::class) {
     group = "mobile-sdk"
-    description = "Copies manifest.json, the tokenizer file, the golden samples and the .tflite/.pte artifacts " +
+    description = "Copies manifest.json, the tokenizer file, the label bank, the golden samples and the .tflite/.pte artifacts " +
         "from -PexportDir (default ../artifacts/demo) into the app's assets (models/)."
     from(exportDir) {
-        include("manifest.json", "vocab.txt", "*.txt.gz", "golden.json", "golden/*.png")
+        include("manifest.json", "vocab.txt", "*.txt.gz", "label_bank.json", "golden.json", "golden/*.png")
         include("tflite/*.tflite", "executorch/*.pte")  // not executorch/debug/ (parity-only twins)
     }
     into(layout.buildDirectory.dir("generated/exportedModels/models"))

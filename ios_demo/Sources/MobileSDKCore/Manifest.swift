@@ -186,6 +186,28 @@ public struct Manifest: Codable, Sendable {
         }
     }
 
+    /// The manifest's `label_bank` entry (`mobile-sdk export --label-bank FILE`): the file of class
+    /// embeddings that lets the app classify with the image tower alone, its sha256, class count,
+    /// embedding size and prompt templates. `LabelBank.fromManifest` reads and checks the file.
+    /// android_demo: `Manifest.LabelBankSpec`.
+    public struct LabelBankSpec: Codable, Sendable {
+        public let file: String
+        public let sha256: String
+        /// Number of classes (rows of the file).
+        public let classes: Int
+        public let embedDim: Int
+        /// The prompt templates the class embeddings average; nil when not recorded.
+        public let templates: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case file
+            case sha256
+            case classes
+            case embedDim = "embed_dim"
+            case templates
+        }
+    }
+
     /// One exported model file: a tower of one platform at one precision.
     public struct Artifact: Codable, Sendable, CustomStringConvertible {
         public let platform: String
@@ -220,6 +242,8 @@ public struct Manifest: Codable, Sendable {
     public let artifacts: [Artifact]
     /// The golden-vector file name, or nil.
     public let golden: String?
+    /// The label bank entry, or nil when the export has none.
+    public let labelBank: LabelBankSpec?
 
     enum CodingKeys: String, CodingKey {
         case schema
@@ -228,6 +252,7 @@ public struct Manifest: Codable, Sendable {
         case model
         case artifacts
         case golden
+        case labelBank = "label_bank"
     }
 
     // MARK: reading
@@ -332,6 +357,16 @@ public struct Manifest: Codable, Sendable {
         for (name, task) in model.tasks where task.labels.count != task.prompts.count || task.labels.isEmpty {
             throw bad("tasks.\(name) needs as many prompts as labels (>0)")
         }
+        if let bank = labelBank {
+            guard Manifest.insideFolder(bank.file) else {
+                throw bad("label_bank.file must be a path inside the export folder, got '\(bank.file)'")
+            }
+            guard bank.classes >= 1 else { throw bad("label_bank.classes must be >= 1, got \(bank.classes)") }
+            guard bank.embedDim == model.embedDim else {
+                throw bad("label_bank.embed_dim \(bank.embedDim) differs from model.embed_dim \(model.embedDim); the "
+                    + "label bank comes from another model: re-export it with this one")
+            }
+        }
         for (i, a) in artifacts.enumerated() {
             let w = "artifacts[\(i)]"
             guard Manifest.platforms.contains(a.platform) else {
@@ -411,14 +446,29 @@ public struct Manifest: Codable, Sendable {
         return out
     }
 
+    /// The precisions of `platform` that have an image tower (with or without the text tower), in
+    /// manifest order: what the app can run when it classifies against a `LabelBank`.
+    public func imagePrecisions(platform: String) -> [String] {
+        var out: [String] = []
+        for a in artifacts where a.platform == platform && a.tower == "image" && !out.contains(a.precision) {
+            out.append(a.precision)
+        }
+        return out
+    }
+
+    /// Whether any artifact is a text tower (an export with `--tower image` has none).
+    public var hasTextTower: Bool { artifacts.contains { $0.tower == "text" } }
+
     /// The precision the app uses by default on `platform`: for Core ML the first palettized one
     /// ("pal6" is the SDK's default), for TFLite the variant marked "Android default", then
-    /// "int8"; else the first precision with both towers.
+    /// "int8"; else the first precision with both towers. When the platform has no image + text
+    /// pair (an image-tower-only export), the same rules pick among the precisions with an image tower.
     public func defaultPrecision(platform: String) throws -> String {
-        let ps = precisions(platform: platform)
+        let pairs = precisions(platform: platform)
+        let ps = pairs.isEmpty ? imagePrecisions(platform: platform) : pairs
         guard let first = ps.first else {
-            throw SDKError(.modelFile, "the manifest lists no \(platform) artifacts with both an image and a text "
-                + "tower; export them with `mobile-sdk export`")
+            throw SDKError(.modelFile, "the manifest lists no \(platform) artifacts with an image tower; export "
+                + "them with `mobile-sdk export`")
         }
         if platform == "coreml", let pal = ps.first(where: { $0.hasPrefix("pal") }) {
             return pal

@@ -8,7 +8,8 @@ public struct SDKError: Error, Equatable, LocalizedError, CustomStringConvertibl
     public enum Kind: String, Equatable, Sendable {
         /// manifest.json missing, not JSON, unknown schema / schema_version, or malformed.
         case manifest
-        /// A model file (.mlpackage / .mlmodelc) or the vocabulary named by the manifest is missing or altered.
+        /// A model file (.mlpackage / .mlmodelc), the vocabulary or the label bank named by the manifest is
+        /// missing or altered; or the export lacks the tower a use needs.
         case modelFile
         /// An image cannot be decoded or has no pixels.
         case image

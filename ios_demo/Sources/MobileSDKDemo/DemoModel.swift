@@ -48,8 +48,10 @@ struct GalleryItem {
     var embedding: [Double]?
 }
 
-/// The app state: loads the engine, runs zero-shot classification and text-to-image search, and
-/// turns every failure into a message (missing model, unknown manifest version, undecodable image).
+/// The app state: loads the engine, runs zero-shot classification (against prompts the text tower
+/// embeds, or against the export's label bank with the image tower alone) and text-to-image
+/// search, and turns every failure into a message (missing model, unknown manifest version,
+/// undecodable image, an export with neither a text tower nor a label bank).
 @MainActor
 final class DemoModel: ObservableObject {
     @Published var loadError: String?
@@ -63,6 +65,9 @@ final class DemoModel: ObservableObject {
         }
     }
     @Published var rows: [LabelRow] = []
+    /// Classify against the export's label bank instead of the prompts (offered when both exist;
+    /// the only way when the export ships no text tower).
+    @Published var useLabelBank = false
     @Published var classifyError: String?
     @Published var inputPreview: CGImage?
     @Published var results: [ClassScore] = []
@@ -81,6 +86,18 @@ final class DemoModel: ObservableObject {
     private let locator = ResourceLocator.app
 
     var taskNames: [String] { engine?.manifest.taskNames ?? [] }
+    /// The text tower is there: prompts (and search) work.
+    var promptsAvailable: Bool { engine?.hasTextTower ?? false }
+    var labelBankAvailable: Bool { engine?.labelBank != nil }
+    /// Whether classification goes through the label bank now.
+    var usingLabelBank: Bool { labelBankAvailable && (useLabelBank || !promptsAvailable) }
+    var bankClasses: [String] { engine?.labelBank?.classes ?? [] }
+    /// How the bank's classes were embedded, for the Classify tab.
+    var bankNote: String {
+        let templates = engine?.labelBank?.templates ?? []
+        let from = templates.isEmpty ? "" : " from the prompts " + templates.joined(separator: " | ")
+        return "Class embeddings made at export\(from); the image tower alone classifies."
+    }
 
     static func message(_ error: Error) -> String {
         if let e = error as? SDKError {
@@ -97,23 +114,36 @@ final class DemoModel: ObservableObject {
             let engine = try await Engine.load(locator)
             self.engine = engine
             let m = engine.manifest
+            let bank: String
+            if let b = engine.labelBank {
+                bank = "\(b.count) classes" + (b.templates.isEmpty ? "" : ", templates \(b.templates)")
+            } else {
+                bank = engine.labelBankError.map { "not loaded: \($0)" } ?? "none"
+            }
             modelSummary = [
                 SummaryRow(name: "Model", value: m.model.name ?? "?"),
                 SummaryRow(name: "SDK", value: m.sdkVersion ?? "?"),
                 SummaryRow(name: "Precision", value: "Core ML \(engine.precision)"),
                 SummaryRow(name: "Image tower", value: "\(engine.image.artifact.file) (\(engine.image.artifact.bytes) bytes)"),
-                SummaryRow(name: "Text tower", value: "\(engine.text.artifact.file) (\(engine.text.artifact.bytes) bytes)"),
+                SummaryRow(name: "Text tower", value: engine.text.map { "\($0.artifact.file) (\($0.artifact.bytes) bytes)" }
+                    ?? "none (the export ships the image tower only)"),
                 SummaryRow(name: "Image input", value: engine.image.imageInput ? "image \(m.model.preprocessing.imageSize)px" : "\(engine.image.input)"),
-                SummaryRow(name: "Text input", value: "\(engine.text.input)"),
-                SummaryRow(name: "Tokenizer", value: "\(engine.tokenizer.kind), \(engine.tokenizer.contextLength) tokens"),
+                SummaryRow(name: "Text input", value: engine.text.map { "\($0.input)" } ?? "-"),
+                SummaryRow(name: "Tokenizer", value: engine.tokenizer.map { "\($0.kind), \($0.contextLength) tokens" } ?? "-"),
+                SummaryRow(name: "Label bank", value: bank),
                 SummaryRow(name: "Embedding", value: "\(m.model.embedDim) floats, logit scale \(m.model.logitScale)"),
                 SummaryRow(name: "Load", value: String(format: "%.2f s", engine.loadSeconds)),
             ]
             gallery = locator.galleryImages().map { url in
                 GalleryItem(name: url.lastPathComponent, url: url, thumbnail: DemoModel.thumbnail(url), embedding: nil)
             }
-            taskName = try m.defaultTask()
-            resetLabels()
+            useLabelBank = !engine.hasTextTower && engine.labelBank != nil
+            if engine.hasTextTower {
+                taskName = try m.defaultTask()
+                resetLabels()
+            } else if engine.labelBank == nil {
+                classifyError = LabelBank.noZeroShotError(m).message
+            }
         } catch {
             loadError = DemoModel.message(error)
         }
@@ -156,12 +186,20 @@ final class DemoModel: ObservableObject {
             classifyError = loadError ?? "the model is not loaded yet"
             return
         }
+        guard engine.hasTextTower || engine.labelBank != nil else {
+            classifyError = LabelBank.noZeroShotError(engine.manifest).message
+            return
+        }
         await runClassification { try await engine.embedImage(data: data, source: source) }
     }
 
     func classify(cgImage: CGImage, orientation: Int) async {
         guard let engine = engine else {
             classifyError = loadError ?? "the model is not loaded yet"
+            return
+        }
+        guard engine.hasTextTower || engine.labelBank != nil else {
+            classifyError = LabelBank.noZeroShotError(engine.manifest).message
             return
         }
         await runClassification { try await engine.embedImage(cgImage: cgImage, orientation: orientation) }
@@ -187,9 +225,22 @@ final class DemoModel: ObservableObject {
         }
     }
 
-    /// Scores the last image against the current labels (again after they were edited).
+    /// Scores the last image against the current labels (again after they were edited), or against
+    /// the label bank's classes.
     func score() async throws {
         guard let engine = engine, let image = lastImageEmbedding else { return }
+        if usingLabelBank, let bank = engine.labelBank {
+            let scores = try bank.scores(image: image, logitScale: engine.manifest.model.logitScale)
+            let probs = Scoring.softmax(scores)
+            classifyLatency.textMs = nil  // no text tower runs
+            results = Scoring.ranking(scores).map { i in
+                ClassScore(id: i, label: bank.classes[i], probability: probs[i], score: scores[i])
+            }
+            return
+        }
+        guard engine.hasTextTower else {
+            throw LabelBank.noZeroShotError(engine.manifest)
+        }
         let labels = rows.map { $0.label }
         let prompts = rows.map { $0.prompt }
         guard !prompts.isEmpty else {
@@ -197,7 +248,7 @@ final class DemoModel: ObservableObject {
         }
         let missing = prompts.filter { promptCache[$0] == nil }
         if !missing.isEmpty {
-            let (embeddings, ms) = try await engine.embedTexts(missing)
+            let (embeddings, ms) = try await engine.embedTexts(missing, for: "classifying with your own prompts")
             for (p, e) in zip(missing, embeddings) {
                 promptCache[p] = e
             }
@@ -227,6 +278,10 @@ final class DemoModel: ObservableObject {
             searchError = loadError ?? "the model is not loaded yet"
             return
         }
+        guard engine.hasTextTower else {  // before the gallery is embedded for nothing
+            searchError = LabelBank.noTextTowerError("text-to-image search", manifest: engine.manifest).message
+            return
+        }
         busy = true
         defer { busy = false }
         searchError = nil
@@ -254,7 +309,7 @@ final class DemoModel: ObservableObject {
             guard !items.isEmpty else {
                 throw SDKError(.modelFile, "no gallery images in the app; run ios_demo/sync_assets.sh and rebuild")
             }
-            let (q, ms) = try await engine.embedTexts([query])
+            let (q, ms) = try await engine.embedTexts([query], for: "text-to-image search")
             searchLatency.textMs = ms
             let scores = try Scoring.scores(q, items.compactMap { $0.embedding },
                                             logitScale: engine.manifest.model.logitScale)[0]

@@ -5,27 +5,39 @@ import Foundation
 import MobileSDKCore
 import MobileSDKImageIO
 
-/// The model as the app runs it: the bundled manifest, its tokenizer and the two Core ML towers of
-/// the default (palettized) precision. Its async methods run off the main actor; it holds no
-/// mutable state, so sharing it between tasks is safe.
+/// The model as the app runs it: the bundled manifest, the Core ML towers of the default
+/// (palettized) precision, the tokenizer (when the export ships a text tower) and the label bank
+/// (when the export has one: zero-shot with the image tower alone). Its async methods run off the
+/// main actor; it holds no mutable state, so sharing it between tasks is safe.
 final class Engine: @unchecked Sendable {
     let manifest: Manifest
-    let tokenizer: any Tokenizer
+    /// nil when the export ships no text tower.
+    let tokenizer: (any Tokenizer)?
     let precision: String
     let image: CoreMLTower
-    let text: CoreMLTower
-    /// Seconds to load (and, where the build did not, compile) both models.
+    /// nil when the export ships no text tower at this precision (zero-shot then goes through the label bank).
+    let text: CoreMLTower?
+    /// The export's label bank (label_bank.json), or nil.
+    let labelBank: LabelBank?
+    /// Why the export's label bank did not load (the text tower still classifies with prompts), or nil.
+    let labelBankError: String?
+    /// Seconds to load (and, where the build did not, compile) the models.
     let loadSeconds: Double
 
     var imageSize: Int { manifest.model.preprocessing.imageSize }
 
-    private init(manifest: Manifest, tokenizer: any Tokenizer, precision: String, image: CoreMLTower, text: CoreMLTower,
-                 loadSeconds: Double) {
+    /// Whether text can be embedded (prompts, search queries).
+    var hasTextTower: Bool { text != nil && tokenizer != nil }
+
+    private init(manifest: Manifest, tokenizer: (any Tokenizer)?, precision: String, image: CoreMLTower,
+                 text: CoreMLTower?, labelBank: LabelBank?, labelBankError: String?, loadSeconds: Double) {
         self.manifest = manifest
         self.tokenizer = tokenizer
         self.precision = precision
         self.image = image
         self.text = text
+        self.labelBank = labelBank
+        self.labelBankError = labelBankError
         self.loadSeconds = loadSeconds
     }
 
@@ -33,13 +45,8 @@ final class Engine: @unchecked Sendable {
         let start = Engine.now()
         let manifest = try locator.manifest()
         try manifest.model.preprocessing.requireSupported()  // a resize rule the app lacks fails here, named
-        let tokenizer = try locator.tokenizer(for: manifest)
         let precision = try manifest.defaultPrecision(platform: "coreml")
-        var towers: [CoreMLTower] = []
-        for tower in Manifest.towers {
-            guard let artifact = manifest.find(platform: "coreml", tower: tower, precision: precision) else {
-                throw SDKError(.modelFile, "the manifest has no Core ML \(tower) tower at precision \(precision)")
-            }
+        func tower(_ artifact: Manifest.Artifact) async throws -> CoreMLTower {
             let found = try locator.model(for: artifact)
             var url = found.url
             if !found.compiled {
@@ -49,16 +56,39 @@ final class Engine: @unchecked Sendable {
                     throw SDKError(.backend, "Core ML cannot compile \(artifact.file): \(error.localizedDescription)")
                 }
             }
-            towers.append(try CoreMLTower(artifact: artifact, modelURL: url, embedDim: manifest.model.embedDim))
+            return try CoreMLTower(artifact: artifact, modelURL: url, embedDim: manifest.model.embedDim)
         }
-        let imageSpec = towers[0].input
-        if !towers[0].imageInput && imageSpec.shape != [1, 3, manifest.model.preprocessing.imageSize,
-                                                        manifest.model.preprocessing.imageSize] {
+        guard let imageArtifact = manifest.find(platform: "coreml", tower: "image", precision: precision) else {
+            throw SDKError(.modelFile, "the manifest has no Core ML image tower at precision \(precision)")
+        }
+        let image = try await tower(imageArtifact)
+        let imageSpec = image.input
+        if !image.imageInput && imageSpec.shape != [1, 3, manifest.model.preprocessing.imageSize,
+                                                    manifest.model.preprocessing.imageSize] {
             throw SDKError(.manifest, "image input \(imageSpec) does not match image_size "
                 + "\(manifest.model.preprocessing.imageSize)")
         }
-        return Engine(manifest: manifest, tokenizer: tokenizer, precision: precision, image: towers[0],
-                      text: towers[1], loadSeconds: (Engine.now() - start) / 1000)
+        // The text tower and its tokenizer only when the export ships them (`--tower image` does not).
+        var text: CoreMLTower?
+        var tokenizer: (any Tokenizer)?
+        if let textArtifact = manifest.find(platform: "coreml", tower: "text", precision: precision) {
+            tokenizer = try locator.tokenizer(for: manifest)
+            text = try await tower(textArtifact)
+        }
+        var bank: LabelBank?
+        var bankError: String?
+        if manifest.labelBank != nil {
+            do {
+                bank = try locator.labelBank(for: manifest)
+            } catch {
+                if text == nil {
+                    throw error  // no text tower either: nothing to classify with
+                }
+                bankError = (error as? SDKError)?.message ?? error.localizedDescription
+            }
+        }
+        return Engine(manifest: manifest, tokenizer: tokenizer, precision: precision, image: image, text: text,
+                      labelBank: bank, labelBankError: bankError, loadSeconds: (Engine.now() - start) / 1000)
     }
 
     /// Milliseconds on a monotonic clock.
@@ -99,8 +129,13 @@ final class Engine: @unchecked Sendable {
                               preprocessMs: t1 - t0, inferenceMs: t2 - t1)
     }
 
-    /// Texts -> embeddings, and the mean milliseconds per text (tokenizer + model).
-    func embedTexts(_ texts: [String]) async throws -> (embeddings: [[Double]], msPerText: Double) {
+    /// Texts -> embeddings, and the mean milliseconds per text (tokenizer + model); a clear error
+    /// without a text tower (`what` names the use: "classifying with your own prompts", ...).
+    func embedTexts(_ texts: [String], for what: String = "embedding text") async throws
+        -> (embeddings: [[Double]], msPerText: Double) {
+        guard let text = text, let tokenizer = tokenizer else {
+            throw LabelBank.noTextTowerError(what, manifest: manifest)
+        }
         let t0 = Engine.now()
         var out: [[Double]] = []
         for t in texts {

@@ -1,8 +1,8 @@
 import Foundation
 import MobileSDKCore
 
-/// Finds the bundled export: manifest.json, the tokenizer's file, the Core ML models and the gallery
-/// images that `sync_assets.sh` copied into Sources/MobileSDKDemo/Resources. Xcode flattens
+/// Finds the bundled export: manifest.json, the tokenizer's file, the label bank, the Core ML models
+/// and the gallery images that `sync_assets.sh` copied into Sources/MobileSDKDemo/Resources. Xcode flattens
 /// resource groups (and compiles `x.mlpackage` to `x.mlmodelc`), so a file is looked up by its
 /// manifest path first, then by its name.
 struct ResourceLocator {
@@ -46,6 +46,18 @@ struct ResourceLocator {
     func tokenizer(for manifest: Manifest) throws -> any Tokenizer {
         do {
             return try Tokenizers.fromManifest(manifest) { name in
+                try url(for: name).map { try Data(contentsOf: $0) }
+            }
+        } catch let e as SDKError where e.kind == .modelFile {
+            throw SDKError(.modelFile, e.message + "; run ios_demo/sync_assets.sh EXPORT_DIR and rebuild")
+        }
+    }
+
+    /// The export's label bank (the manifest's label_bank file), checked against the manifest's
+    /// sha256, class count and the model's embed_dim by the core.
+    func labelBank(for manifest: Manifest) throws -> LabelBank {
+        do {
+            return try LabelBank.fromManifest(manifest) { name in
                 try url(for: name).map { try Data(contentsOf: $0) }
             }
         } catch let e as SDKError where e.kind == .modelFile {

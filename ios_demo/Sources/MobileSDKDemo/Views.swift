@@ -100,39 +100,19 @@ struct ClassifyView: View {
                     }
                     ErrorText(message: model.classifyError)
                 }
-                Section("Labels") {
-                    Picker("Task", selection: $model.taskName) {
-                        ForEach(model.taskNames, id: \.self) { name in
-                            Text(name).tag(name)
+                if model.promptsAvailable && model.labelBankAvailable {
+                    Section("Classes") {
+                        Picker("Classes", selection: $model.useLabelBank) {
+                            Text("Prompts").tag(false)
+                            Text("Label bank").tag(true)
                         }
+                        .pickerStyle(.segmented)
                     }
-                    ForEach($model.rows) { $row in
-                        VStack(alignment: .leading) {
-                            TextField("Label", text: $row.label)
-                            TextField("Prompt", text: $row.prompt)
-                                .font(.caption)
-                                .foregroundStyle(.secondary)
-                        }
-                    }
-                    .onDelete { offsets in
-                        model.rows.remove(atOffsets: offsets)
-                    }
-                    HStack {
-                        Button("Add label") {
-                            model.addLabel()
-                        }
-                        Spacer()
-                        Button("Reset") {
-                            model.resetLabels()
-                        }
-                        Spacer()
-                        Button("Score again") {
-                            Task {
-                                await model.rescore()
-                            }
-                        }
-                    }
-                    .buttonStyle(.borderless)
+                }
+                if model.usingLabelBank {
+                    LabelBankSection()
+                } else if model.promptsAvailable {
+                    PromptsSection()
                 }
                 Section("Result") {
                     ForEach(model.results) { r in
@@ -156,6 +136,69 @@ struct ClassifyView: View {
             Task {
                 await model.classify(item: item)
             }
+        }
+        .onChange(of: model.useLabelBank) { _, _ in
+            Task {
+                await model.rescore()
+            }
+        }
+    }
+}
+
+/// The export's label bank: its classes, embedded at export time (no text tower runs).
+struct LabelBankSection: View {
+    @EnvironmentObject var model: DemoModel
+
+    var body: some View {
+        Section("Label bank") {
+            ForEach(model.bankClasses, id: \.self) { name in
+                Text(name)
+            }
+            Text(model.bankNote)
+                .font(.caption)
+                .foregroundStyle(.secondary)
+        }
+    }
+}
+
+/// Editable labels and prompts, embedded by the text tower.
+struct PromptsSection: View {
+    @EnvironmentObject var model: DemoModel
+
+    var body: some View {
+        Section("Labels") {
+            Picker("Task", selection: $model.taskName) {
+                ForEach(model.taskNames, id: \.self) { name in
+                    Text(name).tag(name)
+                }
+            }
+            ForEach($model.rows) { $row in
+                VStack(alignment: .leading) {
+                    TextField("Label", text: $row.label)
+                    TextField("Prompt", text: $row.prompt)
+                        .font(.caption)
+                        .foregroundStyle(.secondary)
+                }
+            }
+            .onDelete { offsets in
+                model.rows.remove(atOffsets: offsets)
+            }
+            HStack {
+                Button("Add label") {
+                    model.addLabel()
+                }
+                Spacer()
+                Button("Reset") {
+                    model.resetLabels()
+                }
+                Spacer()
+                Button("Score again") {
+                    Task {
+                        await model.rescore()
+                    }
+                }
+            }
+            .buttonStyle(.borderless)
         }
     }
 }

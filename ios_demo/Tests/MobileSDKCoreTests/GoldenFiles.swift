@@ -106,6 +106,35 @@ struct Golden: Decodable {
         }
     }
 
+    /// One runtime's images scored against the label bank: (images, classes).
+    struct BankResult: Decodable {
+        let scores: [[Double]]
+        let probs: [[Double]]
+        let ranking: [[Int]]
+
+        enum CodingKeys: String, CodingKey {
+            case scores
+            case probs
+            case ranking
+        }
+    }
+
+    /// Present when the export has a label bank (`--label-bank`): per results block, every golden
+    /// image against the bank's classes.
+    struct LabelBankBlock: Decodable {
+        let file: String
+        let sha256: String
+        let classes: [String]
+        let results: [String: BankResult]
+
+        enum CodingKeys: String, CodingKey {
+            case file
+            case sha256
+            case classes
+            case results
+        }
+    }
+
     let schemaVersion: Int
     let logitScale: Double
     let images: [Image]
@@ -113,6 +142,7 @@ struct Golden: Decodable {
     let texts: [Text]
     let prompts: Prompts
     let results: [String: Block]
+    let labelBank: LabelBankBlock?
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
@@ -122,5 +152,6 @@ struct Golden: Decodable {
         case texts
         case prompts
         case results
+        case labelBank = "label_bank"
     }
 }

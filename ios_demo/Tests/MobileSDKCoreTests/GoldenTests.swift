@@ -8,7 +8,7 @@ import MobileSDKImageIO
 /// Replays every golden folder (tests/golden: word tokenizer; tests/golden_bpe: CLIP BPE) exactly:
 /// the same pixels byte for byte from the sample PNGs, the same ids from the texts and prompts
 /// through the app's tokenizer factory, and from every runtime's embeddings the same rankings, with
-/// scores and probabilities within 1e-6.
+/// scores and probabilities within 1e-6; the same for the label bank (tests/golden_bpe has one).
 final class GoldenTests: XCTestCase {
     func testManifestReadsAndMatchesGolden() throws {
         for folder in GoldenFiles.folders {
@@ -109,6 +109,41 @@ final class GoldenTests: XCTestCase {
                     XCTAssertEqual(Scoring.ranking(row), r.searchRanking[t], "\(name) search ranking of text \(t)")
                 }
             }
+        }
+    }
+
+    func testLabelBankReplaysGoldenScores() throws {
+        var replayed = 0
+        for folder in GoldenFiles.folders {
+            let manifest = try GoldenFiles.manifest(in: folder)
+            let golden = try GoldenFiles.golden(in: folder)
+            XCTAssertEqual(manifest.labelBank != nil, golden.labelBank != nil,
+                           "\(folder.path): golden.json has a label_bank block iff the manifest has a label bank")
+            guard let spec = manifest.labelBank, let block = golden.labelBank else { continue }
+            let bank = try LabelBank.fromManifest(manifest, folder: folder)
+            XCTAssertEqual(block.file, spec.file)
+            XCTAssertEqual(block.sha256, spec.sha256)
+            XCTAssertEqual(bank.classes, block.classes)
+            XCTAssertEqual(bank.count, spec.classes)
+            XCTAssertEqual(bank.embedDim, manifest.model.embedDim)
+            XCTAssertEqual(Set(block.results.keys), Set(golden.results.keys))
+            for (name, r) in golden.results.sorted(by: { $0.key < $1.key }) {
+                let want = try XCTUnwrap(block.results[name], name)
+                XCTAssertEqual(want.scores.count, golden.images.count, name)
+                for (i, image) in r.imageEmbeddings.enumerated() {
+                    let scores = try bank.scores(image: image, logitScale: manifest.model.logitScale)
+                    XCTAssertEqual(Scoring.ranking(scores), want.ranking[i], "\(name) label bank ranking of image \(i)")
+                    let probs = Scoring.softmax(scores)
+                    for j in scores.indices {
+                        XCTAssertEqual(scores[j], want.scores[i][j], accuracy: 1e-6, "\(name) bank score [\(i)][\(j)]")
+                        XCTAssertEqual(probs[j], want.probs[i][j], accuracy: 1e-6, "\(name) bank prob [\(i)][\(j)]")
+                    }
+                }
+            }
+            replayed += 1
+        }
+        if ProcessInfo.processInfo.environment["MOBILE_SDK_GOLDEN_DIR"] == nil {
+            XCTAssertGreaterThan(replayed, 0, "tests/golden_bpe has a label bank")
         }
     }
 }

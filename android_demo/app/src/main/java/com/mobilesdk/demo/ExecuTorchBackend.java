@@ -10,38 +10,49 @@ import org.pytorch.executorch.Module;
 import org.pytorch.executorch.Tensor;
 
 /**
- * ExecuTorch (.pte, XNNPACK delegate) for both towers of one precision (by default the SDK's
- * "int8_dynamic", then static "int8"; see Manifest.defaultPrecision). The programs take exactly the model's raw
- * inputs: float32 NCHW pixels and int32 token ids, and return float32 embeddings.
+ * ExecuTorch (.pte, XNNPACK delegate) for the towers of one precision (by default the SDK's
+ * "int8_dynamic", then static "int8"; see Manifest.defaultPrecision); the image tower alone when
+ * the export ships no text tower (then the app classifies against the label bank). The programs
+ * take exactly the model's raw inputs: float32 NCHW pixels and int32 token ids, and return float32
+ * embeddings.
  */
 public final class ExecuTorchBackend implements Backend {
     private final String name;
-    private final Module image, text;
+    private final Module image;
+    /** null: the export ships no text tower at this precision. */
+    private final Module text;
     private final long[] imageShape, textShape;
     private final boolean textInt64;
 
     public ExecuTorchBackend(Manifest manifest, String precision, ModelStore store) {
         Manifest.Artifact ia = manifest.find("executorch", "image", precision);
         Manifest.Artifact ta = manifest.find("executorch", "text", precision);
-        if (ia == null || ta == null) {
-            throw new SdkException(SdkException.Kind.MODEL_FILE, "manifest.json lists no ExecuTorch image + text pair at "
-                    + "precision " + precision + " (it has " + manifest.precisions("executorch") + ")");
+        if (ia == null) {
+            throw new SdkException(SdkException.Kind.MODEL_FILE, "manifest.json lists no ExecuTorch image tower at "
+                    + "precision " + precision + " (it has " + manifest.imagePrecisions("executorch") + ")");
         }
-        this.name = "ExecuTorch " + precision;
+        this.name = "ExecuTorch " + precision + (ta == null ? " (image tower only)" : "");
         this.imageShape = longs(ia.inputs.get(0));
-        this.textShape = longs(ta.inputs.get(0));
-        this.textInt64 = "int64".equals(ta.inputs.get(0).dtype);
+        this.textShape = ta == null ? null : longs(ta.inputs.get(0));
+        this.textInt64 = ta != null && "int64".equals(ta.inputs.get(0).dtype);
         File imageFile = store.modelFile(ia);
-        File textFile = store.modelFile(ta);
+        File textFile = ta == null ? null : store.modelFile(ta);
         this.image = load(imageFile, ia);
-        Module t;
-        try {
-            t = load(textFile, ta);
-        } catch (RuntimeException e) {
-            image.destroy();
-            throw e;
+        Module t = null;
+        if (ta != null) {
+            try {
+                t = load(textFile, ta);
+            } catch (RuntimeException e) {
+                image.destroy();
+                throw e;
+            }
         }
         this.text = t;
+    }
+
+    @Override
+    public boolean hasTextTower() {
+        return text != null;
     }
 
     private static long[] longs(TensorSpec spec) {
@@ -95,6 +106,10 @@ public final class ExecuTorchBackend implements Backend {
 
     @Override
     public float[] encodeText(int[] ids) {
+        if (text == null) {
+            throw new SdkException(SdkException.Kind.MODEL_FILE, name + " has no text tower (the export ships the "
+                    + "image tower only)");
+        }
         Tensor t;
         if (textInt64) {
             long[] l = new long[ids.length];
@@ -111,6 +126,8 @@ public final class ExecuTorchBackend implements Backend {
     @Override
     public void close() {
         image.destroy();
-        text.destroy();
+        if (text != null) {
+            text.destroy();
+        }
     }
 }

@@ -15,35 +15,45 @@ import org.tensorflow.lite.Interpreter;
 import org.tensorflow.lite.Tensor;
 
 /**
- * LiteRT (.tflite) on the CPU with XNNPACK: both towers of one precision (by default the
- * manifest's CPU int8 variant, {@link Manifest#defaultPrecision}). Inputs and outputs follow the
+ * LiteRT (.tflite) on the CPU with XNNPACK: the towers of one precision (by default the
+ * manifest's CPU int8 variant, {@link Manifest#defaultPrecision}); the image tower alone when the
+ * export ships no text tower (then the app classifies against the label bank). Inputs and outputs follow the
  * tensors of the files themselves, checked against the manifest: NHWC image input (transposed
  * from NCHW here), int8 tensors quantized / dequantized with their own scale and zero point
  * (the image tower's int8 input has scale 1, zero point -128: pixel - 128), int32 token ids.
  */
 public final class LiteRtBackend implements Backend {
     private final String name;
-    private final Tower image, text;
+    private final Tower image;
+    /** null: the export ships no text tower at this precision. */
+    private final Tower text;
     private final int imageSize;
 
     public LiteRtBackend(Manifest manifest, String precision, ModelStore store, int threads) {
         Manifest.Artifact ia = manifest.find("tflite", "image", precision);
         Manifest.Artifact ta = manifest.find("tflite", "text", precision);
-        if (ia == null || ta == null) {
-            throw new SdkException(SdkException.Kind.MODEL_FILE, "manifest.json lists no TFLite image + text pair at "
-                    + "precision " + precision + " (it has " + manifest.precisions("tflite") + ")");
+        if (ia == null) {
+            throw new SdkException(SdkException.Kind.MODEL_FILE, "manifest.json lists no TFLite image tower at "
+                    + "precision " + precision + " (it has " + manifest.imagePrecisions("tflite") + ")");
         }
-        this.name = "LiteRT " + precision;
+        this.name = "LiteRT " + precision + (ta == null ? " (image tower only)" : "");
         this.imageSize = manifest.imageSize;
         this.image = new Tower(ia, store.modelFile(ia), threads);
-        Tower t;
-        try {
-            t = new Tower(ta, store.modelFile(ta), threads);
-        } catch (RuntimeException e) {
-            image.close();
-            throw e;
+        Tower t = null;
+        if (ta != null) {
+            try {
+                t = new Tower(ta, store.modelFile(ta), threads);
+            } catch (RuntimeException e) {
+                image.close();
+                throw e;
+            }
         }
         this.text = t;
+    }
+
+    @Override
+    public boolean hasTextTower() {
+        return text != null;
     }
 
     @Override
@@ -63,6 +73,10 @@ public final class LiteRtBackend implements Backend {
 
     @Override
     public float[] encodeText(int[] ids) {
+        if (text == null) {
+            throw new SdkException(SdkException.Kind.MODEL_FILE, name + " has no text tower (the export ships the "
+                    + "image tower only)");
+        }
         text.fill(ids);
         return text.run();
     }
@@ -70,7 +84,9 @@ public final class LiteRtBackend implements Backend {
     @Override
     public void close() {
         image.close();
-        text.close();
+        if (text != null) {
+            text.close();
+        }
     }
 
     /** One .tflite with its input / output buffers. */

@@ -30,6 +30,7 @@ import androidx.appcompat.app.AppCompatActivity;
 import androidx.core.content.FileProvider;
 import com.mobilesdk.core.Backend;
 import com.mobilesdk.core.Io;
+import com.mobilesdk.core.LabelBank;
 import com.mobilesdk.core.Manifest;
 import com.mobilesdk.core.Pipeline;
 import com.mobilesdk.core.Preprocess;
@@ -49,8 +50,12 @@ import java.util.concurrent.Executors;
 
 /**
  * The demo: one screen with three sections (zero-shot classification, text-to-image search,
- * latency) and a backend switch (LiteRT / ExecuTorch, with the manifest's precisions). All model
- * work runs on one worker thread; every error reaches the user as a message, never a crash.
+ * latency) and a backend switch (LiteRT / ExecuTorch, with the manifest's precisions). Zero-shot
+ * classification embeds the prompts with the text tower, or scores against the export's label
+ * bank (label_bank.json: class embeddings made at export), which needs the image tower alone: an
+ * export without a text tower classifies through the bank only, one with both offers the bank as
+ * an entry of the task chooser. All model work runs on one worker thread; every error reaches the
+ * user as a message, never a crash.
  */
 public class MainActivity extends AppCompatActivity {
     private static final String TAG = "mobile-sdk-demo";
@@ -58,6 +63,7 @@ public class MainActivity extends AppCompatActivity {
     private static final String[] PLATFORM_NAMES = {"LiteRT (.tflite)", "ExecuTorch (.pte, XNNPACK)"};
     private static final int THREADS = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors()));
     private static final int WARMUP = 3, RUNS = 20;
+    private static final String PROMPTS_HINT = "Labels: one per line, \"label: prompt\" (or just the prompt)";
 
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
     private final Handler ui = new Handler(Looper.getMainLooper());
@@ -65,7 +71,11 @@ public class MainActivity extends AppCompatActivity {
 
     // written on the worker, read on the UI thread after the load finished
     private volatile Manifest manifest;
+    /** null when the export ships no text tower (classification goes through the label bank). */
     private volatile Tokenizer tokenizer;
+    /** The export's label bank, or null (none, or it failed to load: labelBankError). */
+    private volatile LabelBank labelBank;
+    private volatile String labelBankError;
     private volatile String loadError;
     private volatile List<String> gallery = Collections.emptyList();
 
@@ -82,8 +92,10 @@ public class MainActivity extends AppCompatActivity {
     private String currentName;
     private int sampleIndex = -1;
     private Uri cameraUri;
+    /** The task chooser's entry for the label bank, or null when there is no bank. */
+    private String bankEntry;
 
-    private TextView modelInfo, status, classifyResult, searchInfo, latencyResult;
+    private TextView modelInfo, status, classifyResult, searchInfo, latencyResult, labelsHint;
     private Spinner platformSpinner, precisionSpinner, taskSpinner;
     private ImageView preview;
     private EditText labels, query;
@@ -246,7 +258,8 @@ public class MainActivity extends AppCompatActivity {
             public void onNothingSelected(AdapterView<?> parent) {
             }
         });
-        cls.addView(text("Labels: one per line, \"label: prompt\" (or just the prompt)", 14, true));
+        labelsHint = text(PROMPTS_HINT, 14, true);
+        cls.addView(labelsHint);
         cls.addView(taskSpinner);
         labels = new EditText(this);
         labels.setInputType(InputType.TYPE_CLASS_TEXT | InputType.TYPE_TEXT_FLAG_MULTI_LINE);
@@ -356,20 +369,35 @@ public class MainActivity extends AppCompatActivity {
     }
 
     private void requireModel() {
-        if (manifest == null || tokenizer == null) {
+        if (manifest == null) {
             throw new SdkException(SdkException.Kind.MANIFEST, loadError != null ? loadError : "the model is not loaded yet");
         }
     }
 
-    /** Worker: manifest, tokenizer and gallery list; then fills the UI. */
+    /** Worker: manifest, tokenizer (when there is a text tower), label bank and gallery list; then fills the UI. */
     private void loadModel() {
         try {
             Manifest m = store.loadManifest();
             m.preprocessing.requireSupported(); // a resize rule the app lacks fails here, named
-            Tokenizer t = store.loadTokenizer(m);
+            Tokenizer t = m.hasTextTower() ? store.loadTokenizer(m) : null;
+            LabelBank bank = null;
+            String bankError = null;
+            if (m.labelBank != null) {
+                try {
+                    bank = store.loadLabelBank(m);
+                } catch (SdkException e) {
+                    if (t == null) {
+                        throw e; // no text tower either: nothing to classify with
+                    }
+                    bankError = e.getMessage(); // prompts still work; say why the bank is not offered
+                    Log.w(TAG, "label bank", e);
+                }
+            }
             gallery = store.galleryAssets();
             manifest = m;
             tokenizer = t;
+            labelBank = bank;
+            labelBankError = bankError;
             ui.post(this::onModelLoaded);
         } catch (SdkException e) {
             loadError = e.getMessage();
@@ -391,11 +419,29 @@ public class MainActivity extends AppCompatActivity {
 
     private void onModelLoaded() {
         Manifest m = manifest;
-        modelInfo.setText(String.format(Locale.ROOT, "%s: %d-d embeddings, %dx%d input, %s tokenizer, %d artifacts, "
-                + "%d gallery images", m.modelName.isEmpty() ? "model" : m.modelName, m.embedDim, m.imageSize,
-                m.imageSize, m.tokenizer.kind, m.artifacts.size(), gallery.size()));
-        taskSpinner.setAdapter(adapter(new ArrayList<>(m.tasks.keySet())));
-        taskSpinner.setSelection(new ArrayList<>(m.tasks.keySet()).indexOf(m.defaultTask()));
+        LabelBank bank = labelBank;
+        String text = tokenizer != null ? m.tokenizer.kind + " tokenizer" : "image tower only (no text tower)";
+        String bankInfo = bank != null ? String.format(Locale.ROOT, ", label bank of %d classes", bank.size())
+                : labelBankError != null ? "\nlabel bank not loaded: " + labelBankError : "";
+        modelInfo.setText(String.format(Locale.ROOT, "%s: %d-d embeddings, %dx%d input, %s, %d artifacts, "
+                + "%d gallery images%s", m.modelName.isEmpty() ? "model" : m.modelName, m.embedDim, m.imageSize,
+                m.imageSize, text, m.artifacts.size(), gallery.size(), bankInfo));
+        // the task chooser: the manifest's prompt tasks (with a text tower), then the label bank
+        List<String> entries = new ArrayList<>();
+        if (tokenizer != null) {
+            entries.addAll(m.tasks.keySet());
+        }
+        bankEntry = bank == null ? null : String.format(Locale.ROOT, "label bank (%d classes)", bank.size());
+        if (bankEntry != null) {
+            entries.add(bankEntry);
+        }
+        taskSpinner.setAdapter(adapter(entries));
+        if (!entries.isEmpty()) {
+            taskSpinner.setSelection(tokenizer != null && !m.tasks.isEmpty() ? entries.indexOf(m.defaultTask())
+                    : entries.indexOf(bankEntry));
+        } else {
+            classifyResult.setText(Pipeline.noZeroShot(m).getMessage());
+        }
         fillLabels();
         setBusy(false);
         refreshPrecisions();
@@ -410,15 +456,21 @@ public class MainActivity extends AppCompatActivity {
             return;
         }
         String platform = selectedPlatform();
-        List<String> ps = m.precisions(platform);
+        List<String> ps = m.imagePrecisions(platform); // with or without the text tower
         precisionSpinner.setAdapter(adapter(ps));
         if (ps.isEmpty()) {
-            showStatus("manifest.json lists no " + platformName(platform) + " artifacts (image + text); export them "
+            showStatus("manifest.json lists no " + platformName(platform) + " artifacts (image tower); export them "
                     + "with `mobile-sdk export`", true);
             return;
         }
         precisionSpinner.setSelection(ps.indexOf(m.defaultPrecision(platform)));
         prepareBackend();
+    }
+
+    /** Whether the task chooser's selection is the label bank. */
+    private boolean bankSelected() {
+        Object task = taskSpinner.getSelectedItem();
+        return bankEntry != null && task != null && bankEntry.equals(task.toString());
     }
 
     private void fillLabels() {
@@ -427,7 +479,20 @@ public class MainActivity extends AppCompatActivity {
         if (m == null || task == null) {
             return;
         }
+        LabelBank bank = labelBank;
+        if (bankSelected() && bank != null) { // the bank's classes: fixed at export, shown read-only
+            labelsHint.setText("Classes of the export's label bank (embedded at export"
+                    + (bank.templates.isEmpty() ? "" : " with " + bank.templates) + "; no text tower runs)");
+            labels.setText(String.join("\n", bank.classes));
+            labels.setEnabled(false);
+            return;
+        }
+        labelsHint.setText(PROMPTS_HINT);
+        labels.setEnabled(true);
         Manifest.Task t = m.tasks.get(task.toString());
+        if (t == null) {
+            return;
+        }
         StringBuilder b = new StringBuilder();
         for (int i = 0; i < t.labels.size(); i++) {
             b.append(t.labels.get(i)).append(": ").append(t.prompts.get(i)).append('\n');
@@ -554,6 +619,16 @@ public class MainActivity extends AppCompatActivity {
             showStatus("pick, capture or sample an image first", true);
             return;
         }
+        Manifest m = manifest;
+        if (m != null && tokenizer == null && labelBank == null) { // no text tower, no label bank
+            showStatus(Pipeline.noZeroShot(m).getMessage(), true);
+            return;
+        }
+        LabelBank bank = bankSelected() ? labelBank : null;
+        if (bank != null) {
+            classifyWithBank(px, bank);
+            return;
+        }
         List<String> names = new ArrayList<>(), prompts = new ArrayList<>();
         for (String line : labels.getText().toString().split("\n")) {
             String l = line.trim();
@@ -587,6 +662,25 @@ public class MainActivity extends AppCompatActivity {
         });
     }
 
+    /** Zero-shot against the export's label bank: the image tower only. */
+    private void classifyWithBank(byte[] px, LabelBank bank) {
+        String platform = selectedPlatform(), precision = selectedPrecision(), image = currentName;
+        runTask("classification", () -> {
+            Pipeline p = pipelineFor(platform, precision);
+            Pipeline.Classification c = p.classify(px, bank);
+            StringBuilder b = new StringBuilder();
+            for (int k = 0; k < c.ranking.length; k++) {
+                int i = c.ranking[k];
+                b.append(String.format(Locale.ROOT, "%2d. %-14s %6.2f%%  (score %.3f)%n", k + 1, c.labels.get(i),
+                        100 * c.probs[i], c.scores[i]));
+            }
+            b.append(String.format(Locale.ROOT, "%s on %s: image tower %.1f ms; label bank of %d classes (no text "
+                    + "tower run)", p.backend().name(), image, c.imageNanos / 1e6, bank.size()));
+            ui.post(() -> classifyResult.setText(b.toString()));
+            showStatus("best: " + c.best(), false);
+        });
+    }
+
     /** Worker: gallery pixels (once) and their embeddings for the current backend (once per backend). */
     private List<float[]> galleryEmbeddingsFor(Pipeline p) {
         if (galleryPixels.isEmpty()) {
@@ -614,6 +708,9 @@ public class MainActivity extends AppCompatActivity {
         }
         runTask("search", () -> {
             Pipeline p = pipelineFor(platform, precision);
+            if (!p.hasTextTower()) { // before the gallery is embedded for nothing
+                throw p.noTextTower("text-to-image search");
+            }
             List<float[]> embs = galleryEmbeddingsFor(p);
             Pipeline.Search s = p.search(q, embs);
             List<String> names = gallery;
@@ -651,13 +748,13 @@ public class MainActivity extends AppCompatActivity {
                 }
                 px = Preprocess.preprocessPng(store.readAsset(gallery.get(0)), manifest.preprocessing);
             }
-            Manifest.Task task = manifest.tasks.get(manifest.defaultTask());
-            String text = task.prompts.get(0);
+            String text = manifest.tasks.isEmpty() ? "a photo"
+                    : manifest.tasks.get(manifest.defaultTask()).prompts.get(0);
             StringBuilder b = new StringBuilder();
             for (String platform : PLATFORMS) {
                 String name = platformName(platform);
                 try {
-                    List<String> ps = manifest.precisions(platform);
+                    List<String> ps = manifest.imagePrecisions(platform);
                     if (ps.isEmpty()) {
                         b.append(name).append(": no artifacts in manifest.json\n");
                         continue;
@@ -666,9 +763,10 @@ public class MainActivity extends AppCompatActivity {
                             ? currentPrecision : manifest.defaultPrecision(platform);
                     Pipeline p = pipelineFor(platform, precision);
                     Pipeline.Latency l = p.benchmark(px, text, WARMUP, RUNS);
-                    b.append(String.format(Locale.ROOT, "%s%n  load   %6d ms%n  image  %6.2f ms (min %.2f)%n"
-                                    + "  text   %6.2f ms (min %.2f)%n", p.backend().name(), backendLoadMs,
-                            l.imageMedianMs, l.imageMinMs, l.textMedianMs, l.textMinMs));
+                    b.append(String.format(Locale.ROOT, "%s%n  load   %6d ms%n  image  %6.2f ms (min %.2f)%n",
+                            p.backend().name(), backendLoadMs, l.imageMedianMs, l.imageMinMs));
+                    b.append(Double.isNaN(l.textMedianMs) ? "  text   - (no text tower)\n" : String.format(Locale.ROOT,
+                            "  text   %6.2f ms (min %.2f)%n", l.textMedianMs, l.textMinMs));
                 } catch (SdkException e) {
                     b.append(name).append(": ").append(e.getMessage()).append('\n');
                 } catch (Throwable t) {

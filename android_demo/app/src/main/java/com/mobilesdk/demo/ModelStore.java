@@ -3,6 +3,7 @@ package com.mobilesdk.demo;
 import android.content.Context;
 import android.content.res.AssetManager;
 import com.mobilesdk.core.Io;
+import com.mobilesdk.core.LabelBank;
 import com.mobilesdk.core.Manifest;
 import com.mobilesdk.core.SdkException;
 import com.mobilesdk.core.Tokenizer;
@@ -19,8 +20,8 @@ import java.util.List;
 /**
  * The exported model as bundled in the APK's assets under {@value #ASSET_DIR}/ (by the Gradle
  * task copyExportedModels): manifest.json, the tokenizer's files (vocab.txt or the BPE merges
- * file), the artifacts, and golden/*.png (the
- * search gallery). Model files are copied once to the app's files folder, because both runtimes
+ * file), the label bank (label_bank.json, when the export has one), the artifacts, and
+ * golden/*.png (the search gallery). Model files are copied once to the app's files folder, because both runtimes
  * load from a file path; each copy is checked against the manifest's sha256.
  */
 public final class ModelStore {
@@ -58,6 +59,21 @@ public final class ModelStore {
      */
     public Tokenizer loadTokenizer(Manifest manifest) {
         return Tokenizer.fromManifest(manifest, name -> {
+            try (InputStream in = assets.open(ASSET_DIR + "/" + name)) {
+                return Io.readAll(in);
+            } catch (FileNotFoundException e) {
+                throw new FileNotFoundException(name + " is not in the app's assets; " + HOW_TO_BUNDLE);
+            }
+        });
+    }
+
+    /**
+     * The export's label bank (the manifest's label_bank file), checked against the manifest's
+     * sha256, class count and the model's embed_dim by the core; MANIFEST error when the export
+     * has none, MODEL_FILE when the APK lacks the file or it does not match.
+     */
+    public LabelBank loadLabelBank(Manifest manifest) {
+        return LabelBank.fromManifest(manifest, name -> {
             try (InputStream in = assets.open(ASSET_DIR + "/" + name)) {
                 return Io.readAll(in);
             } catch (FileNotFoundException e) {

@@ -135,6 +135,29 @@ public final class Manifest {
         }
     }
 
+    /**
+     * The manifest's {@code label_bank} entry ({@code mobile-sdk export --label-bank FILE}): the
+     * file of class embeddings that lets an app classify with the image tower alone, its sha256,
+     * class count, embedding size and prompt templates. {@link LabelBank#fromManifest} reads and
+     * checks the file.
+     */
+    public static final class LabelBankSpec {
+        public final String file, sha256;
+        /** Number of classes (rows of the file). */
+        public final int classes;
+        public final int embedDim;
+        /** The prompt templates the class embeddings average ("a photo of a {}."); empty when not recorded. */
+        public final List<String> templates;
+
+        LabelBankSpec(String file, String sha256, int classes, int embedDim, List<String> templates) {
+            this.file = file;
+            this.sha256 = sha256;
+            this.classes = classes;
+            this.embedDim = embedDim;
+            this.templates = Collections.unmodifiableList(templates);
+        }
+    }
+
     /** One exported model file: a tower of one platform at one precision. */
     public static final class Artifact {
         public final String platform, tower, precision, variant, file, sha256;
@@ -174,10 +197,12 @@ public final class Manifest {
     public final List<Artifact> artifacts;
     /** The golden-vector file name, or null. */
     public final String golden;
+    /** The label bank entry, or null when the export has none. */
+    public final LabelBankSpec labelBank;
 
     private Manifest(int schemaVersion, String sdkVersion, String modelName, int embedDim, double logitScale,
                      Preprocessing preprocessing, TokenizerSpec tokenizer, Map<String, Task> tasks,
-                     List<Artifact> artifacts, String golden) {
+                     List<Artifact> artifacts, String golden, LabelBankSpec labelBank) {
         this.schemaVersion = schemaVersion;
         this.sdkVersion = sdkVersion;
         this.modelName = modelName;
@@ -189,6 +214,7 @@ public final class Manifest {
         this.tasks = Collections.unmodifiableMap(tasks);
         this.artifacts = Collections.unmodifiableList(artifacts);
         this.golden = golden;
+        this.labelBank = labelBank;
     }
 
     // ------------------------------------------------------------------ reading
@@ -371,7 +397,27 @@ public final class Manifest {
         }
         Object golden = d.get("golden");
         return new Manifest((int) version, sdkVersion, name instanceof String ? (String) name : "", embedDim,
-                logitScale, preprocessing, ts, tasks, artifacts, golden instanceof String ? (String) golden : null);
+                logitScale, preprocessing, ts, tasks, artifacts, golden instanceof String ? (String) golden : null,
+                d.containsKey("label_bank") ? labelBank(obj(d, "label_bank", "manifest"), embedDim) : null);
+    }
+
+    /** The label_bank entry, checked as validate_manifest does, and against the model's embed_dim. */
+    private static LabelBankSpec labelBank(Map<String, Object> b, int embedDim) {
+        String file = str(b, "file", "label_bank");
+        if (!insideFolder(file)) {
+            throw new IllegalArgumentException("label_bank.file must be a path inside the export folder, got '" + file + "'");
+        }
+        int classes = integer(b, "classes", "label_bank");
+        if (classes < 1) {
+            throw new IllegalArgumentException("label_bank.classes must be >= 1, got " + classes);
+        }
+        int dim = integer(b, "embed_dim", "label_bank");
+        if (dim != embedDim) {
+            throw new IllegalArgumentException("label_bank.embed_dim " + dim + " differs from model.embed_dim "
+                    + embedDim + "; the label bank comes from another model: re-export it with this one");
+        }
+        List<String> templates = b.get("templates") == null ? new ArrayList<>() : strings(b, "templates", "label_bank");
+        return new LabelBankSpec(file, str(b, "sha256", "label_bank"), classes, dim, templates);
     }
 
     /** A relative path that stays inside the export folder. */
@@ -455,18 +501,46 @@ public final class Manifest {
     }
 
     /**
+     * The precisions of {@code platform} that have an image tower (with or without the text tower),
+     * in manifest order: what an app can run when it classifies against a {@link LabelBank}.
+     */
+    public List<String> imagePrecisions(String platform) {
+        List<String> out = new ArrayList<>();
+        for (Artifact a : artifacts) {
+            if (a.platform.equals(platform) && a.tower.equals("image") && !out.contains(a.precision)) {
+                out.add(a.precision);
+            }
+        }
+        return out;
+    }
+
+    /** Whether any artifact is a text tower (an export with {@code --tower image} has none). */
+    public boolean hasTextTower() {
+        for (Artifact a : artifacts) {
+            if (a.tower.equals("text")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
      * The precision an app uses by default on {@code platform}: for TFLite the CPU int8 variant,
      * found by the manifest's {@code variant} text ("... (Android default)"), then "int8_cpu";
      * for ExecuTorch the SDK's default "int8_dynamic", then "int8" (static); else the first precision
-     * with both towers.
+     * with both towers. When the platform has no image + text pair (an image-tower-only export), the
+     * same rules pick among the precisions with an image tower.
      *
-     * @throws SdkException (MODEL_FILE) when the platform has no complete image + text pair
+     * @throws SdkException (MODEL_FILE) when the platform has no image tower
      */
     public String defaultPrecision(String platform) {
         List<String> ps = precisions(platform);
         if (ps.isEmpty()) {
+            ps = imagePrecisions(platform);
+        }
+        if (ps.isEmpty()) {
             throw new SdkException(SdkException.Kind.MODEL_FILE, "the manifest lists no " + platform
-                    + " artifacts with both an image and a text tower; export them with `mobile-sdk export`");
+                    + " artifacts with an image tower; export them with `mobile-sdk export`");
         }
         if (platform.equals("tflite")) {
             for (String p : ps) {

@@ -6,24 +6,29 @@ import java.util.List;
 
 /**
  * What the demo screens do, independent of Android: pixels / text -> embeddings through a
- * {@link Backend}, then zero-shot classification and text-to-image search with the scoring of
- * {@link Scoring}. Every embedding is checked against the manifest's embed_dim.
+ * {@link Backend}, then zero-shot classification (against prompts the text tower embeds, or against
+ * the export's {@link LabelBank}) and text-to-image search with the scoring of {@link Scoring}.
+ * Every embedding is checked against the manifest's embed_dim. Without a text tower (an
+ * image-tower-only export, or no tokenizer) only the label bank classifies.
  */
 public final class Pipeline {
     public final Manifest manifest;
+    /** The manifest's tokenizer, or null when the app runs the image tower only. */
     public final Tokenizer tokenizer;
     private final Backend backend;
 
     /**
+     * @param tokenizer the manifest's tokenizer, or null for the image tower alone (an export
+     *                  without a text tower: classification goes through a {@link LabelBank})
      * @throws SdkException TEXT when the tokenizer is not the manifest's, MANIFEST when the
      *                      manifest's preprocessing rule is not one this app implements
      */
     public Pipeline(Manifest manifest, Tokenizer tokenizer, Backend backend) {
-        if (!tokenizer.kind().equals(manifest.tokenizer.kind)) {
+        if (tokenizer != null && !tokenizer.kind().equals(manifest.tokenizer.kind)) {
             throw new SdkException(SdkException.Kind.TEXT, "tokenizer kind " + tokenizer.kind()
                     + " differs from the manifest's " + manifest.tokenizer.kind);
         }
-        if (tokenizer.contextLength() != manifest.tokenizer.contextLength) {
+        if (tokenizer != null && tokenizer.contextLength() != manifest.tokenizer.contextLength) {
             throw new SdkException(SdkException.Kind.TEXT, "tokenizer context length " + tokenizer.contextLength()
                     + " differs from the manifest's " + manifest.tokenizer.contextLength);
         }
@@ -35,6 +40,35 @@ public final class Pipeline {
 
     public Backend backend() {
         return backend;
+    }
+
+    /** Whether text can be embedded: a tokenizer and a backend with a text tower. */
+    public boolean hasTextTower() {
+        return tokenizer != null && backend.hasTextTower();
+    }
+
+    /**
+     * The error for prompts or a search query when there is no text tower to embed them; it names
+     * the label bank when the export has one.
+     */
+    public SdkException noTextTower(String what) {
+        return new SdkException(SdkException.Kind.MODEL_FILE, what + " needs the text tower, and "
+                + (backend == null ? "this backend" : backend.name()) + " has none (the export ships "
+                + (manifest.hasTextTower() ? "no text tower at this precision" : "the image tower only") + ")"
+                + (manifest.labelBank != null ? "; classify against the export's label bank instead"
+                : "; re-export with both towers"));
+    }
+
+    /**
+     * The error when zero-shot classification has nothing to compare an image with: the export
+     * has no text tower (to embed prompts) and no label bank (class embeddings made at export).
+     */
+    public static SdkException noZeroShot(Manifest manifest) {
+        return new SdkException(SdkException.Kind.MODEL_FILE, "zero-shot classification needs the text tower (to "
+                + "embed the prompts) or a label bank (class embeddings made at export), and this export has "
+                + (manifest.hasTextTower() ? "no label bank and no text tower at this precision" : "neither")
+                + ": re-export with both towers (`mobile-sdk export` without `--tower image`), or add "
+                + "`--label-bank CLASSES.txt` (one class name per line) to classify with the image tower alone");
     }
 
     /** One embedding and how long the backend took. */
@@ -62,8 +96,11 @@ public final class Pipeline {
         return new Timed(check(e, "image"), dt);
     }
 
-    /** Text -> text embedding. */
+    /** Text -> text embedding; a clear MODEL_FILE error without a text tower ({@link #hasTextTower}). */
     public Timed encodeText(String text) {
+        if (!hasTextTower()) {
+            throw noTextTower("embedding text");
+        }
         int[] ids = tokenizer.encode(text);
         long t0 = System.nanoTime();
         float[] e = backend.encodeText(ids);
@@ -126,6 +163,9 @@ public final class Pipeline {
         if (labels.size() != prompts.size() || labels.isEmpty()) {
             throw new SdkException(SdkException.Kind.INVALID_ARGUMENT, "need one prompt per label (>0)");
         }
+        if (!hasTextTower()) {
+            throw manifest.labelBank == null ? noZeroShot(manifest) : noTextTower("classifying with your own prompts");
+        }
         Timed img = encodeImage(hwc);
         List<float[]> pe = new ArrayList<>();
         long textNanos = 0;
@@ -135,6 +175,37 @@ public final class Pipeline {
             textNanos += t.nanos;
         }
         return classify(img.embedding, labels, pe, img.nanos, textNanos);
+    }
+
+    /**
+     * Zero-shot classification of an image embedding against the label bank's classes: scores,
+     * softmax and ranking exactly as for prompts ({@link #classify(float[], List, List, long, long)}).
+     */
+    public Classification classify(float[] imageEmbedding, LabelBank bank, long imageNanos) {
+        if (bank == null) {
+            throw noZeroShotWithoutBank();
+        }
+        if (bank.embedDim != manifest.embedDim) {
+            throw new SdkException(SdkException.Kind.INVALID_ARGUMENT, "the label bank's embed_dim " + bank.embedDim
+                    + " differs from the model's " + manifest.embedDim);
+        }
+        double[] scores = bank.scores(imageEmbedding, manifest.logitScale);
+        return new Classification(bank.classes, scores, Scoring.ranking(scores), imageNanos, 0);
+    }
+
+    /** Zero-shot classification of preprocessed pixels against the label bank (the image tower only). */
+    public Classification classify(byte[] hwc, LabelBank bank) {
+        if (bank == null) {
+            throw noZeroShotWithoutBank();
+        }
+        Timed img = encodeImage(hwc);
+        return classify(img.embedding, bank, img.nanos);
+    }
+
+    private SdkException noZeroShotWithoutBank() {
+        return hasTextTower()
+                ? new SdkException(SdkException.Kind.INVALID_ARGUMENT, "no label bank given; classify with prompts")
+                : noZeroShot(manifest);
     }
 
     /** A text-to-image search result: one score per gallery image and the ranking. */
@@ -161,11 +232,14 @@ public final class Pipeline {
     }
 
     public Search search(String query, List<float[]> gallery) {
+        if (!hasTextTower()) {
+            throw noTextTower("text-to-image search");
+        }
         Timed t = encodeText(query);
         return search(t.embedding, gallery, t.nanos);
     }
 
-    /** Latency of each tower over repeated runs (after warm-up), in milliseconds. */
+    /** Latency of each tower over repeated runs (after warm-up), in milliseconds; text NaN without a text tower. */
     public static final class Latency {
         public final double imageMedianMs, imageMinMs, textMedianMs, textMinMs;
         public final int runs;
@@ -174,8 +248,8 @@ public final class Pipeline {
             this.runs = image.length;
             this.imageMedianMs = median(image) / 1e6;
             this.imageMinMs = min(image) / 1e6;
-            this.textMedianMs = median(text) / 1e6;
-            this.textMinMs = min(text) / 1e6;
+            this.textMedianMs = text.length == 0 ? Double.NaN : median(text) / 1e6;
+            this.textMinMs = text.length == 0 ? Double.NaN : min(text) / 1e6;
         }
 
         private static double median(long[] v) {
@@ -190,19 +264,27 @@ public final class Pipeline {
         }
     }
 
-    /** Runs each tower {@code warmup} times untimed, then {@code runs} times timed. */
+    /**
+     * Runs each tower {@code warmup} times untimed, then {@code runs} times timed; without a text
+     * tower ({@link #hasTextTower}) only the image tower.
+     */
     public Latency benchmark(byte[] hwc, String text, int warmup, int runs) {
         if (runs < 1) {
             throw new SdkException(SdkException.Kind.INVALID_ARGUMENT, "runs must be >= 1");
         }
+        boolean withText = hasTextTower();
         for (int i = 0; i < warmup; i++) {
             encodeImage(hwc);
-            encodeText(text);
+            if (withText) {
+                encodeText(text);
+            }
         }
-        long[] image = new long[runs], txt = new long[runs];
+        long[] image = new long[runs], txt = new long[withText ? runs : 0];
         for (int i = 0; i < runs; i++) {
             image[i] = encodeImage(hwc).nanos;
-            txt[i] = encodeText(text).nanos;
+            if (withText) {
+                txt[i] = encodeText(text).nanos;
+            }
         }
         return new Latency(image, txt);
     }

@@ -12,7 +12,10 @@ public class SdkException extends RuntimeException {
     public enum Kind {
         /** manifest.json missing, not JSON, unknown schema / schema_version, or malformed. */
         MANIFEST,
-        /** A model file (.tflite / .pte) or the vocabulary named by the manifest is missing or altered. */
+        /**
+         * A model file (.tflite / .pte), the vocabulary or the label bank named by the manifest is
+         * missing or altered; or the export lacks the tower a use needs.
+         */
         MODEL_FILE,
         /** An image cannot be decoded or has no pixels. */
         IMAGE,

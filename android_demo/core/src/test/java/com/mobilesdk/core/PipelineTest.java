@@ -67,7 +67,7 @@ public class PipelineTest {
         }
     }
 
-    private static GoldenBackend backendFor(String block) {
+    static GoldenBackend backendFor(String block) {
         Map<String, Object> g = TestData.golden();
         Map<String, Object> r = TestData.obj(TestData.obj(g.get("results"), "results").get(block), block);
         Manifest m = TestData.manifest();
@@ -93,7 +93,7 @@ public class PipelineTest {
     }
 
     /** Rankings equal, except that entries whose golden scores are closer than float32 can resolve may swap. */
-    private static void assertRankingMatches(String what, int[] want, int[] got, double[] scores) {
+    static void assertRankingMatches(String what, int[] want, int[] got, double[] scores) {
         for (int k = 0; k < want.length; k++) {
             if (want[k] != got[k]) {
                 double gap = Math.abs(scores[want[k]] - scores[got[k]]);
