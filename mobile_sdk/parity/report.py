@@ -11,6 +11,18 @@ import math
 from pathlib import Path
 
 
+def suite_label(report: dict) -> str:
+    """The evaluation suite a report's task figures come from, in words."""
+    suite = report.get("suite") or {"kind": "world"}
+    n = report["n_test_per_task"]
+    if suite["kind"] == "world":
+        return f"the built-in world's test split, {n} samples per task"
+    if suite["kind"] == "folder":
+        return (f"image folder {suite['path']} ({len(suite['classes'])} classes, at most {n} images each; "
+                f"templates {suite['templates']})")
+    return f"caption file {suite['path']} (first {n} lines)"
+
+
 def _fmt(v, digits=5) -> str:
     if v is None:
         return "-"
@@ -55,7 +67,7 @@ HEADER = ["platform", "tower", "precision", "size", "status", "test cos mean", "
 def render_markdown(report: dict) -> str:
     lines = [f"# Parity report: {report['folder']}", "",
              f"Reference: `{report['checkpoint']}`; calibration inputs: {report['n_calibration']} from "
-             f"`{report['calibration']}`; test split: {report['n_test_per_task']} samples per task.", "",
+             f"`{report['calibration']}`; evaluation suite: {suite_label(report)}.", "",
              f"**{'PASSED' if report['passed'] else 'FAILED'}**", "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in summary_rows(report)]
@@ -126,8 +138,8 @@ def render_html(report: dict) -> str:
 padding:3px 8px;font-size:13px}}td.pass{{background:#dfd}}td.fail{{background:#fdd}}td.skipped{{background:#eee}}
 pre{{background:#f7f7f7;padding:1em;white-space:pre-wrap}}</style></head><body>
 <h1>Parity report: {'PASSED' if report['passed'] else 'FAILED'}</h1>
-<p>Reference {esc(report['checkpoint'])}; {report['n_calibration']} calibration inputs; {report['n_test_per_task']}
-test samples per task.</p>
+<p>Reference {esc(report['checkpoint'])}; {report['n_calibration']} calibration inputs; evaluation suite:
+{esc(suite_label(report))}.</p>
 <table><tr>{''.join(f'<th>{esc(h)}</th>' for h in HEADER)}</tr>{rows}</table>
 {f'<h2>Per-layer SQNR</h2><img alt="per-layer SQNR" src="data:image/png;base64,{plot}">' if plot else ''}
 <h2>Details</h2><pre>{details}</pre></body></html>
