@@ -167,6 +167,10 @@ def eval_cmd(checkpoint, model_spec, weights, eval_data, prompts, n, split, json
     from .report import evaluate_checkpoint, render_table
 
     source = _model_source(checkpoint, model_spec, weights) or default_checkpoint()
+    if split != "test" and eval_data not in (None, "world"):
+        from .errors import ConfigError
+        raise ConfigError("--split chooses a split of the built-in world; it does not apply to --eval-data "
+                          f"{eval_data}")
     suite = WorldSuite(split) if eval_data in (None, "world") and prompts is None else load_suite(eval_data, prompts)
     if n is None and suite.kind == "world":
         n = 500
@@ -275,7 +279,8 @@ def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out,
     result = run_pipeline(source, out, plats, chosen, towers, calibration_dir=calibration, weights=weights,
                           parity_cfg=ParityConfig(n_test=n_test), parity=not no_parity, bench=not no_bench,
                           golden=set(towers) == {"image", "text"}, echo=lambda m: click.echo(m, err=True),
-                          suite=_suite(eval_data, None if label_bank and eval_data is None else prompts),
+                          suite=_suite(eval_data, prompts if eval_data and Path(eval_data).is_dir() or not label_bank
+                                       else None),
                           label_bank=label_bank, templates=_templates(prompts))
     _print_table(SUMMARY_HEADER, summary_rows(result))
     click.echo(f"manifest: {result.manifest}  ({result.seconds['total']:.0f} s: "

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.suites import DEFAULT_TEMPLATES, class_name
+from .data.suites import DEFAULT_TEMPLATES, _read_text
 from .data.tasks import unit_rows
 from .errors import DataError
 
@@ -31,11 +31,12 @@ SCHEMA, SCHEMA_VERSION = "mobile-sdk.label_bank", 1
 
 
 def read_class_names(path: str | Path) -> list[str]:
-    """Class names, one per line (blank lines and # comments ignored; `_` reads as a space)."""
+    """Class names, one per line, as written (blank lines and # comments ignored; `_` reads as a
+    space, as in folder names)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"label bank file not found: {path}; pass a text file with one class name per line")
-    names = [class_name(ln) for ln in path.read_text(encoding="utf-8").splitlines()
+    names = [" ".join(ln.replace("_", " ").split()) for ln in _read_text(path, "label bank file", "utf-8-sig").splitlines()
              if ln.strip() and not ln.strip().startswith("#")]
     if len(names) < 2:
         raise DataError(f"label bank {path} names {len(names)} class(es); zero-shot classification needs at least 2 "

@@ -162,7 +162,8 @@ def summary_rows(result: PipelineResult) -> list[list[str]]:
         size = art.path.stat().st_size if art.path.is_file() else sum(
             f.stat().st_size for f in art.path.rglob("*") if f.is_file())
         test = p.get("test", {})
-        agree = p.get("tasks", {}).get("agreement", {}).get("zeroshot")
+        agreement = p.get("tasks", {}).get("agreement", {})
+        agree = agreement.get("zeroshot", agreement.get("retrieval"))  # a caption file: retrieval is the bar
         rows.append([name, f"{size / 1e6:.2f} MB", (p.get("status") or "-").upper(),
                      f"{test['cosine_mean']:.5f}" if test.get("cosine_mean") is not None else "-",
                      f"{100 * agree:.1f}%" if agree is not None else "-",

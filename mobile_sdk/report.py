@@ -58,9 +58,13 @@ def evaluate_loaded(model, meta: dict, path: str | Path, n: int | None = 500, sp
     sets = suite.sets(adapter.image_size[0], n)
     tasks = evaluate_model(adapter, device=dev, sets=sets)
     p_img, p_txt = _count(adapter.image), _count(adapter.text)
+    total = p_img + p_txt
+    if hasattr(model, "cfg"):  # a built-in CLIP: its own count (the logit scale included)
+        from .models import count_parameters
+        total = count_parameters(model)
     return {
-        "checkpoint": str(path), "model": meta.get("name") or adapter.name, "params": p_img + p_txt,
-        "params_image": p_img, "params_text": p_txt, "fp32_bytes": 4 * (p_img + p_txt),
+        "checkpoint": str(path), "model": meta.get("name") or adapter.name, "params": total,
+        "params_image": p_img, "params_text": p_txt, "fp32_bytes": 4 * total,
         "suite": suite.describe(), "split": split, "n": n, "tasks": tasks, "summary": summarize(tasks),
         "chance": suite.chance(sets), "eval_seconds": round(time.time() - t0, 1),
     }

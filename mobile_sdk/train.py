@@ -100,6 +100,13 @@ def is_source(model: str) -> bool:
     return ":" in model
 
 
+def normalized_source(model: str) -> str:
+    """open_clip:CONFIG.json with the config's absolute path (what a checkpoint records), so a
+    resume or `pack` from another folder finds the same model."""
+    prefix, _, arch = model.partition(":")
+    return f"{prefix}:{Path(arch).resolve()}" if arch.endswith(".json") else model
+
+
 def _source_model(cfg: "TrainConfig"):
     """(trainable open_clip model, its tokenizer) for `cfg.model` = open_clip:ARCH or CONFIG.json."""
     prefix, _, arch = cfg.model.partition(":")
@@ -370,7 +377,7 @@ def _save(net: _Trainable, opt, out: Path, cfg: TrainConfig, step: int, world: i
     if lineage:
         info["init_from"] = lineage  # what this run started from, with that checkpoint's own info
     if is_source(cfg.model):
-        _save_source(net.model.model, out / MODEL_FILE, cfg.model, info)
+        _save_source(net.model.model, out / MODEL_FILE, normalized_source(cfg.model), info)
     else:
         save_checkpoint(net.model, out / MODEL_FILE, name=cfg.name or cfg.model, info=info)
     state = {"step": step, "optimizer": opt.state_dict(), "train_config": json.dumps(dataclasses.asdict(cfg)),
@@ -394,9 +401,14 @@ def _save_source(model: torch.nn.Module, path: Path, source: str, info: dict) ->
 def _source_step(path: Path, source: str) -> int:
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = dict(f.metadata() or {})
-    if meta.get("source") != source:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+    except Exception as e:  # missing or corrupt
+        raise CheckpointError(f"--resume: cannot read {path} ({type(e).__name__}: {e}); delete {STATE_FILE} "
+                              f"beside it to start over") from e
+    source = normalized_source(source)
+    if normalized_source(meta.get("source", "")) != source:
         raise CheckpointError(f"--resume: {path} holds {meta.get('source') or 'another model'}, not {source}")
     return int(json.loads(meta.get("info", "{}")).get("step", -1))
 

@@ -63,10 +63,14 @@ class Suite:
             if isinstance(s, ZeroShotSet):
                 out[key] = 1.0 / max(1, len(s.prompts[0]) if s.prompts else 1)
             elif isinstance(s, CaptionSet):
-                m = max(1, len(s.captions))
-                out.update({"retrieval_i2t": 1 / m, "retrieval_t2i": 1 / max(1, len(s.images)),
-                            f"retrieval_i2t@{RECALL_AT}": min(1.0, RECALL_AT / m),
-                            f"retrieval_t2i@{RECALL_AT}": min(1.0, RECALL_AT / max(1, len(s.images)))})
+                from math import comb
+                m, n = max(1, len(s.captions)), max(1, len(s.images))
+                c = np.bincount(s.image_of, minlength=len(s.images)) if len(s.image_of) else np.zeros(1, int)
+                k = min(RECALL_AT, m)
+                # image-to-text: a random ranking of the M captions puts one of image i's c_i first
+                out.update({"retrieval_i2t": float(np.mean(c / m)), "retrieval_t2i": 1 / n,
+                            f"retrieval_i2t@{RECALL_AT}": float(np.mean([1 - comb(m - ci, k) / comb(m, k) for ci in c])),
+                            f"retrieval_t2i@{RECALL_AT}": min(1.0, RECALL_AT / n)})
         return out
 
     def describe(self) -> dict:
@@ -106,6 +110,13 @@ def _read_images(paths: list[Path], size: int, what: str) -> tuple[list[np.ndarr
     return images, kept, skipped
 
 
+def _read_text(path: Path, what: str, encoding: str = "utf-8") -> str:
+    try:
+        return path.read_text(encoding=encoding)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{what} {path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from e
+
+
 def read_templates(path: str | Path | None) -> tuple[str, ...]:
     """Prompt templates, one per line ("a photo of a {}."); blank lines and lines starting with #
     are ignored. None: the default template."""
@@ -115,15 +126,22 @@ def read_templates(path: str | Path | None) -> tuple[str, ...]:
     if not path.is_file():
         raise DataError(f"prompts file not found: {path}; pass a text file with one template per line, "
                         f"such as: a photo of a {{}}.")
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln.strip() for ln in _read_text(path, "prompts file").splitlines()]
     templates = tuple(ln for ln in lines if ln and not ln.startswith("#"))
     if not templates:
         raise DataError(f"prompts file {path} holds no template; write one per line, such as: a photo of a {{}}.")
-    bad = [t for t in templates if t.count("{}") != 1]
+    bad = [t for t in templates if t.count("{}") != 1 or not _formats(t)]
     if bad:
-        raise DataError(f"prompts file {path}: each template needs exactly one {{}} where the class name goes; "
-                        f"these do not: {bad[:3]}")
+        raise DataError(f"prompts file {path}: each template needs exactly one {{}} where the class name goes "
+                        f"and no other braces; these do not: {bad[:3]}")
     return templates
+
+
+def _formats(template: str) -> bool:
+    try:
+        return template.format("x") == template.replace("{}", "x")
+    except (IndexError, KeyError, ValueError):
+        return False
 
 
 def class_name(folder_name: str) -> str:
@@ -140,7 +158,7 @@ class FolderSuite(Suite):
         self.templates = tuple(templates or DEFAULT_TEMPLATES)
         if not self.root.is_dir():
             raise DataError(f"evaluation folder not found: {self.root}")
-        self.name = self.root.name
+        self.name = self.root.resolve().name
         dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if len(dirs) < 2:
             raise DataError(f"evaluation folder {self.root} has {len(dirs)} class sub-folder(s); zero-shot "
@@ -192,7 +210,7 @@ class CaptionSuite(Suite):
                             f'{{"image": "PATH", "caption": "TEXT"}} per line')
         self.name = self.path.stem
         self.lines: list[tuple[Path, str]] = []
-        for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(_read_text(self.path, "caption file", "utf-8-sig").splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -237,6 +255,9 @@ def load_suite(spec: str | Path | Suite | None = None, prompts: str | Path | Non
             raise DataError("--prompts applies to an image-folder suite (--eval-data FOLDER); the world has its own prompts")
         return WorldSuite()
     path = Path(spec)
+    if not path.exists():
+        raise DataError(f"--eval-data {spec}: not found; pass `world`, a folder with one sub-folder of images per "
+                        f"class, or a .jsonl file of {{\"image\", \"caption\"}} lines")
     if path.is_dir():
         return FolderSuite(path, read_templates(prompts))
     if prompts is not None:

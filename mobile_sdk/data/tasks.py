@@ -178,8 +178,9 @@ def predict(sets: dict, encode_image: ImageEncoder, encode_text: TextEncoder, to
         txt = _encode_texts(encode_text, tokenizer, c.captions, cache)
         sim = img @ txt.T  # (N images, M captions)
         k = min(RECALL_AT, sim.shape[1]), min(RECALL_AT, sim.shape[0])
-        # the top-k indices, best first (column 0 is the top-1 that agreement compares)
-        preds["retrieval_i2t"] = np.argsort(-sim, axis=1, kind="stable")[:, :k[0]]
+        # the top-k, best first (column 0 is the top-1 that agreement compares); image-to-text
+        # predicts the image whose caption ranks there, so two captions of one image are one answer
+        preds["retrieval_i2t"] = c.image_of[np.argsort(-sim, axis=1, kind="stable")[:, :k[0]]]
         preds["retrieval_t2i"] = np.argsort(-sim.T, axis=1, kind="stable")[:, :k[1]]
     if "retrieval" in sets:
         r = sets["retrieval"]
@@ -204,8 +205,8 @@ def accuracy(sets: dict, preds: dict[str, np.ndarray]) -> dict[str, float]:
             out[task] = float(np.mean(p == sets[task].labels)) if len(p) else 0.0
         elif "captions" in sets and task in RETRIEVAL_TASKS:
             image_of = sets["captions"].image_of
-            # i2t: a hit is any caption of the query image; t2i: the caption's own image
-            hit = image_of[p] == np.arange(len(p))[:, None] if task == "retrieval_i2t" else p == image_of[:, None]
+            # i2t: a hit is a caption of the query image (predictions are images); t2i: the caption's image
+            hit = p == np.arange(len(p))[:, None] if task == "retrieval_i2t" else p == image_of[:, None]
             out[task] = float(np.mean(hit[:, 0])) if len(p) else 0.0
             out[f"{task}@{RECALL_AT}"] = float(np.mean(hit.any(axis=1))) if len(p) else 0.0
         else:

@@ -257,7 +257,11 @@ def open_clip_adapter(model: nn.Module, arch: str, tokenizer=None, weights: str 
     text_points = _block_points("body.transformer.resblocks", text_body.transformer.resblocks)
     text_points["ln_final"] = "body.ln_final"
     text = Tower(text_body, text_points)
-    embed_dim = int(text(torch.from_numpy(tokenizer(["a"]))).shape[-1])
+    proj = text_body.text_projection
+    if isinstance(proj, nn.Linear):
+        embed_dim = int(proj.out_features)
+    else:  # no projection: the width of the final norm's output
+        embed_dim = int(text_body.ln_final.normalized_shape[-1]) if proj is None else int(proj.shape[-1])
     return DualEncoder(name=source or f"open_clip:{arch}", image=image, text=text, preprocess=preprocess, tokenizer=tokenizer,
                        logit_scale=float(model.logit_scale.detach().exp().clamp(max=100.0)), embed_dim=embed_dim,
                        family="open_clip", weights=weights, info={"architecture": arch})

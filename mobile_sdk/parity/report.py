@@ -79,8 +79,9 @@ def render_markdown(report: dict) -> str:
         if a.get("tasks", {}).get("accuracy"):
             lines += ["", "| task | reference | artifact | change | agreement |", "|---|---|---|---|---|"]
             for t, acc in a["tasks"]["accuracy"].items():
+                agree = a["tasks"]["agreement"].get(t)  # recall@5 has no top-1 agreement of its own
                 lines.append(f"| {t} | {100 * ref[t]:.1f}% | {100 * acc:.1f}% | {100 * (acc - ref[t]):+.1f} | "
-                             f"{100 * a['tasks']['agreement'][t]:.1f}% |")
+                             f"{'-' if agree is None else f'{100 * agree:.1f}%'} |")
         loc = a.get("localization")
         if loc and loc.get("status") in ("ok", "replica_mismatch"):
             if loc.get("reason"):

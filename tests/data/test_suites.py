@@ -197,3 +197,45 @@ def test_eval_cli_on_a_user_folder(colour_folder, tmp_path):
     (colour_folder / "blue").rename(tmp_path / "moved2")
     res = CliRunner().invoke(main, ["eval", "--eval-data", str(colour_folder)])
     assert res.exit_code == 2 and "at least 2" in res.output
+
+
+def test_two_captions_of_one_image_are_one_answer(tmp_path):
+    """Image-to-text predicts the image whose caption ranks first: a model that prefers the other
+    caption of the right image agrees with one that prefers the first; chance counts captions per image."""
+    from mobile_sdk.data.suites import CaptionSet
+
+    sets = {"captions": CaptionSet(np.zeros((3, 4, 4, 3), np.uint8), ["a", "b", "c", "d"], np.array([0, 0, 1, 2]))}
+    a = {"retrieval_i2t": np.array([[0, 1], [1, 0], [2, 0]])}
+    b = {"retrieval_i2t": np.array([[0, 2], [1, 0], [2, 1]])}
+    assert agreement(a, b)["retrieval_i2t"] == 1.0
+    assert accuracy(sets, a) == {"retrieval_i2t": 1.0, "retrieval_i2t@5": 1.0}
+    chance = CaptionSuite.chance(None, sets)
+    assert chance["retrieval_i2t"] == pytest.approx((2 / 4 + 1 / 4 + 1 / 4) / 3)
+
+
+def test_reports_of_a_caption_suite_render(tmp_path):
+    """parity.md / parity.html for a caption file (recall@5 has no agreement of its own)."""
+    from mobile_sdk.parity.report import write_reports
+
+    acc = {"retrieval_i2t": 1.0, "retrieval_i2t@5": 1.0, "retrieval_t2i": 0.5, "retrieval_t2i@5": 1.0}
+    art = {"platform": "executorch", "tower": "image", "precision": "fp32", "file": "executorch/image_fp32.pte",
+           "bytes": 10, "status": "pass", "reasons": [], "tolerance": {}, "calibration": {"cosine_mean": 1.0},
+           "test": {"cosine_mean": 1.0, "cosine_min": 1.0, "sqnr_db": 90.0}, "localization": None, "seconds": 0.1,
+           "tasks": {"agreement": {"retrieval_i2t": 1.0, "retrieval_t2i": 1.0, "retrieval": 1.0, "overall": 1.0},
+                     "accuracy": acc, "accuracy_delta": {t: 0.0 for t in acc}}}
+    report = {"schema": 1, "folder": str(tmp_path), "checkpoint": "m", "model": "m", "calibration": "c",
+              "n_calibration": 1, "n_test_per_task": 10, "reference_accuracy": acc, "artifacts": [art], "passed": True,
+              "suite": {"kind": "captions", "name": "caps", "path": "/data/caps.jsonl", "lines": 4, "skipped": []}}
+    paths = write_reports(report, tmp_path)
+    md = (tmp_path / "parity.md").read_text()
+    assert "retrieval_i2t@5" in md and "caption file /data/caps.jsonl" in md and len(paths) >= 3
+
+
+def test_templates_with_other_braces_and_binary_files_are_named(tmp_path):
+    for text in ("a {} in {city}\n", "a {0} and {}\n", "a {} }\n"):
+        (tmp_path / "p.txt").write_text(text)
+        with pytest.raises(DataError, match="no other braces"):
+            read_templates(tmp_path / "p.txt")
+    (tmp_path / "bin.jsonl").write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(DataError, match="not UTF-8"):
+        load_suite(tmp_path / "bin.jsonl")
