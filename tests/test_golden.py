@@ -7,27 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+from tests.golden_helpers import (check_eager_embeddings, check_pixels_reproduce_exactly,
+                                  check_scores_and_rankings_reproduce, golden_fixtures)
 
 from mobile_sdk.checkpoint import default_checkpoint, load_checkpoint
 from mobile_sdk.errors import DataError
-from mobile_sdk.golden import ranking, scores, softmax
 from mobile_sdk.manifest import read_manifest, sha256_file, validate_manifest
-from mobile_sdk.preprocess import load_image
 from mobile_sdk.tokenizer import Tokenizer, default_vocab_path
 
 GOLDEN = Path(__file__).parent / "golden"
 REFRESH = "refresh it: see tests/golden/README.md"
 
-
-@pytest.fixture(scope="module")
-def golden():
-    return json.loads((GOLDEN / "golden.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def manifest():
-    return read_manifest(GOLDEN, check_files=False)
+golden, manifest = golden_fixtures(GOLDEN)
 
 
 def test_fixture_is_complete(manifest, golden):
@@ -40,10 +32,7 @@ def test_fixture_is_complete(manifest, golden):
 
 
 def test_pixels_reproduce_exactly(golden, manifest):
-    size = manifest["model"]["preprocessing"]["image_size"]
-    for im in golden["images"]:
-        px = load_image(GOLDEN / im["file"], size)
-        assert px.reshape(-1).tolist() == im["pixels"], im["file"]
+    check_pixels_reproduce_exactly(GOLDEN, golden, manifest)
 
 
 def test_token_ids_reproduce_exactly(golden, manifest):
@@ -55,27 +44,14 @@ def test_token_ids_reproduce_exactly(golden, manifest):
 
 
 def test_scores_and_rankings_reproduce(golden):
-    for name, r in golden["results"].items():
-        zs = scores(np.array(r["image_embeddings"]), np.array(r["prompt_embeddings"]), golden["logit_scale"])
-        np.testing.assert_allclose(zs, r["zeroshot_scores"], atol=1e-6, err_msg=name)
-        assert [ranking(row) for row in zs] == r["zeroshot_ranking"], name
-        np.testing.assert_allclose([softmax(row) for row in zs], r["zeroshot_probs"], atol=1e-6)
-        search = scores(np.array(r["image_embeddings"]), np.array(r["text_embeddings"]), golden["logit_scale"]).T
-        assert [ranking(row) for row in search] == r["search_ranking"], name
+    check_scores_and_rankings_reproduce(golden)
 
 
 def test_eager_embeddings_are_the_shipped_models(golden, manifest):
     ckpt = default_checkpoint()
     assert sha256_file(ckpt) == manifest["model"]["checkpoint_sha256"], f"the shipped model changed; {REFRESH}"
     model, _ = load_checkpoint(ckpt)
-    size = manifest["model"]["preprocessing"]["image_size"]
-    px = np.stack([np.array(im["pixels"], np.uint8).reshape(size, size, 3) for im in golden["images"]])
-    ids = np.array([t["ids"] for t in golden["texts"]], np.int32)
-    with torch.no_grad():
-        img = model.visual(torch.from_numpy(px).permute(0, 3, 1, 2).float()).numpy()
-        txt = model.text(torch.from_numpy(ids)).numpy()
-    np.testing.assert_allclose(img, golden["results"]["eager"]["image_embeddings"], atol=2e-5)
-    np.testing.assert_allclose(txt, golden["results"]["eager"]["text_embeddings"], atol=2e-5)
+    check_eager_embeddings(golden, manifest, model.visual, model.text)
 
 
 def test_artifact_results_agree_with_eager(golden):

@@ -11,23 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.golden_helpers import (check_eager_embeddings, check_pixels_reproduce_exactly,
+                                  check_scores_and_rankings_reproduce, golden_fixtures)
+
 from mobile_sdk.golden import BPE_TEXTS, TEXTS, golden_texts, ranking, scores, softmax
-from mobile_sdk.manifest import read_manifest, sha256_file
-from mobile_sdk.preprocess import load_image
+from mobile_sdk.manifest import sha256_file
 
 GOLDEN = Path(__file__).parent / "golden_bpe"
 ROOT = Path(__file__).resolve().parents[1]
 REFRESH = "refresh it: see tests/golden_bpe/README.md"
 
-
-@pytest.fixture(scope="module")
-def golden():
-    return json.loads((GOLDEN / "golden.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def manifest():
-    return read_manifest(GOLDEN, check_files=False)
+golden, manifest = golden_fixtures(GOLDEN)
 
 
 @pytest.fixture(scope="module")
@@ -100,20 +94,11 @@ def test_apps_cleaning_without_ftfy_gives_the_same_ids(golden, simple_tokenizer,
 
 
 def test_pixels_reproduce_exactly(golden, manifest):
-    size = manifest["model"]["preprocessing"]["image_size"]
-    for im in golden["images"]:
-        px = load_image(GOLDEN / im["file"], size)
-        assert px.reshape(-1).tolist() == im["pixels"], im["file"]
+    check_pixels_reproduce_exactly(GOLDEN, golden, manifest)
 
 
 def test_scores_and_rankings_reproduce(golden):
-    for name, r in golden["results"].items():
-        zs = scores(np.array(r["image_embeddings"]), np.array(r["prompt_embeddings"]), golden["logit_scale"])
-        np.testing.assert_allclose(zs, r["zeroshot_scores"], atol=1e-6, err_msg=name)
-        assert [ranking(row) for row in zs] == r["zeroshot_ranking"], name
-        np.testing.assert_allclose([softmax(row) for row in zs], r["zeroshot_probs"], atol=1e-6)
-        search = scores(np.array(r["image_embeddings"]), np.array(r["text_embeddings"]), golden["logit_scale"]).T
-        assert [ranking(row) for row in search] == r["search_ranking"], name
+    check_scores_and_rankings_reproduce(golden)
 
 
 def test_label_bank_and_its_golden_block_reproduce(golden, manifest):
@@ -147,19 +132,10 @@ def test_eager_embeddings_are_the_checkpoints(golden, manifest):
         pytest.skip("set MOBILE_SDK_BPE_WEIGHTS to the open_clip state dict tests/golden_bpe was exported from")
     if sha256_file(Path(weights)) != manifest["model"]["checkpoint_sha256"]:
         pytest.fail(f"{weights} is not the checkpoint of tests/golden_bpe (checkpoint_sha256 differs); {REFRESH}")
-    import torch
-
     from mobile_sdk.models._open_clip import load_open_clip
 
     model = load_open_clip(str(ROOT / "mobile_sdk/assets/vit-bpe-world.json"), weights)
-    size = manifest["model"]["preprocessing"]["image_size"]
-    px = np.stack([np.array(im["pixels"], np.uint8).reshape(size, size, 3) for im in golden["images"]])
-    ids = np.array([t["ids"] for t in golden["texts"]], np.int32)
-    with torch.no_grad():
-        img = model.image(torch.from_numpy(px).permute(0, 3, 1, 2).float()).numpy()
-        txt = model.text(torch.from_numpy(ids)).numpy()
-    np.testing.assert_allclose(img, golden["results"]["eager"]["image_embeddings"], atol=2e-5)
-    np.testing.assert_allclose(txt, golden["results"]["eager"]["text_embeddings"], atol=2e-5)
+    check_eager_embeddings(golden, manifest, model.image, model.text)
 
 
 def test_apps_html_entity_tables_are_pythons():

@@ -140,14 +140,9 @@ public struct ClipBpeTokenizer: Tokenizer {
     public static func fromManifest(_ manifest: Manifest, gzData: Data) throws -> ClipBpeTokenizer {
         let t = manifest.model.tokenizer
         let name = t.mergesFile ?? "bpe_simple_vocab_16e6.txt.gz"
-        if let sha = t.mergesSha256, sha != SHA256.hex(of: gzData) {
-            throw SDKError(.modelFile, "BPE merges file \(name) does not match the manifest's merges_sha256; bundle "
-                + "the one of the same export")
-        }
-        let raw = try gunzip(gzData, name: name)
-        guard let text = String(data: raw, encoding: .utf8) else {
-            throw SDKError(.text, "BPE merges file \(name) is not valid UTF-8")
-        }
+        try Tokenizers.checkSha256(gzData, t.mergesSha256, file: "BPE merges file \(name)", key: "merges_sha256",
+                                   fix: "bundle the one of the same export")
+        let text = try Tokenizers.utf8Text(try gunzip(gzData, name: name), file: "BPE merges file \(name)")
         let tok = try ClipBpeTokenizer(merges: text, contextLength: t.contextLength)
         if let size = t.vocabSize, size != tok.vocabSize {
             throw SDKError(.text, "the BPE merges file \(name) makes \(tok.vocabSize) tokens, the manifest says "
@@ -210,23 +205,19 @@ public struct ClipBpeTokenizer: Tokenizer {
     /// One text -> int32 ids of length context_length.
     public func encode(_ text: String) -> [Int32] {
         let room = contextLength - 2  // Python keeps [sot] + the first context_length - 2 tokens + [eot]
-        var ids = [Int32](repeating: padId, count: contextLength)
-        ids[0] = sotId
-        var n = 0
-        for s in ClipBpeTokenizer.split(TextClean.clean(text)) where n < room {
+        var tokens: [Int32] = []
+        tokens.reserveCapacity(room)
+        for s in ClipBpeTokenizer.split(TextClean.clean(text)) where tokens.count < room {
             if s.unicodeScalars.elementsEqual(ClipBpeTokenizer.sot.unicodeScalars)
                 || s.unicodeScalars.elementsEqual(ClipBpeTokenizer.eot.unicodeScalars) {
-                ids[1 + n] = s.unicodeScalars.elementsEqual(ClipBpeTokenizer.sot.unicodeScalars) ? sotId : eotId
-                n += 1
+                tokens.append(s.unicodeScalars.elementsEqual(ClipBpeTokenizer.sot.unicodeScalars) ? sotId : eotId)
                 continue
             }
-            for id in bpe(s) where n < room {
-                ids[1 + n] = id
-                n += 1
+            for id in bpe(s) where tokens.count < room {
+                tokens.append(id)
             }
         }
-        ids[1 + n] = eotId
-        return ids
+        return Tokenizers.frame(tokens, contextLength: contextLength, sot: sotId, eot: eotId, pad: padId)
     }
 
     /// One piece of the split -> its BPE token ids.

@@ -51,17 +51,6 @@ public struct LabelBank: Sendable {
         }
     }
 
-    /// Just the schema fields, read first: a file of another kind or version is named as such.
-    private struct Header: Decodable {
-        let schema: String?
-        let schemaVersion: Int?
-
-        enum CodingKeys: String, CodingKey {
-            case schema
-            case schemaVersion = "schema_version"
-        }
-    }
-
     /// logit_scale * cosine(image embedding, class embedding) for every class, in class order.
     public func scores(image: [Double], logitScale: Double) throws -> [Double] {
         guard image.count == embedDim else {
@@ -149,9 +138,10 @@ public struct LabelBank: Sendable {
         }
         guard json is [String: Any] else { throw bad("is not a JSON object") }
         let decoder = JSONDecoder()
-        let header: Header
+        // just the schema fields, read first: a file of another kind or version is named as such
+        let header: Manifest.Header
         do {
-            header = try decoder.decode(Header.self, from: data)
+            header = try decoder.decode(Manifest.Header.self, from: data)
         } catch {
             throw bad("is malformed (\(describe(error)))")
         }

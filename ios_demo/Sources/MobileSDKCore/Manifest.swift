@@ -257,8 +257,9 @@ public struct Manifest: Codable, Sendable {
 
     // MARK: reading
 
-    /// Just the fields that say whether the rest can be read at all.
-    private struct Header: Decodable {
+    /// Just the fields that say whether the rest can be read at all (of manifest.json, and of
+    /// label_bank.json: `LabelBank.parse`).
+    struct Header: Decodable {
         let schema: String?
         let schemaVersion: Int?
 

@@ -46,6 +46,36 @@ public enum Tokenizers {
         }
     }
 
+    /// The ids `encode` returns, from a text's tokens (both kinds' last rule): [sot] + the first
+    /// contextLength - 2 tokens + [eot], right-padded with pad to contextLength (longer text still
+    /// ends with eot).
+    static func frame(_ tokens: [Int32], contextLength: Int, sot: Int32, eot: Int32, pad: Int32) -> [Int32] {
+        let n = min(tokens.count, contextLength - 2)
+        var ids = [Int32](repeating: pad, count: contextLength)
+        ids[0] = sot
+        for i in 0..<n {
+            ids[i + 1] = tokens[i]
+        }
+        ids[n + 1] = eot
+        return ids
+    }
+
+    /// A clear `.modelFile` error when the manifest records a sha256 (`key`) for the tokenizer's
+    /// file (`file`: what and its name) and `data` has another.
+    static func checkSha256(_ data: Data, _ expected: String?, file: String, key: String, fix: String) throws {
+        if let sha = expected, sha != SHA256.hex(of: data) {
+            throw SDKError(.modelFile, "\(file) does not match the manifest's \(key); \(fix)")
+        }
+    }
+
+    /// The tokenizer file's bytes as UTF-8 text; a clear `.text` error when they are not.
+    static func utf8Text(_ data: Data, file: String) throws -> String {
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw SDKError(.text, "\(file) is not valid UTF-8")
+        }
+        return text
+    }
+
     private static func file(_ name: String?, _ what: String, _ read: (String) throws -> Data?) throws -> Data {
         guard let name = name else {
             throw SDKError(.manifest, "the manifest names no \(what) for its tokenizer")

@@ -58,13 +58,9 @@ public struct WordTokenizer: Tokenizer {
     public static func fromManifest(_ manifest: Manifest, vocabData: Data) throws -> WordTokenizer {
         let t = manifest.model.tokenizer
         let name = t.vocabFile ?? "vocab.txt"
-        if let sha = t.vocabSha256, sha != SHA256.hex(of: vocabData) {
-            throw SDKError(.modelFile, "vocabulary \(name) does not match the manifest's vocab_sha256; "
-                + "bundle the vocab.txt of the same export")
-        }
-        guard let text = String(data: vocabData, encoding: .utf8) else {
-            throw SDKError(.text, "vocabulary \(name) is not valid UTF-8")
-        }
+        try Tokenizers.checkSha256(vocabData, t.vocabSha256, file: "vocabulary \(name)", key: "vocab_sha256",
+                                   fix: "bundle the vocab.txt of the same export")
+        let text = try Tokenizers.utf8Text(vocabData, file: "vocabulary \(name)")
         let tok = try WordTokenizer(vocab: splitLines(text), contextLength: t.contextLength)
         if let size = t.vocabSize, size != tok.vocab.count {
             throw SDKError(.text, "vocabulary \(name) has \(tok.vocab.count) entries, the manifest says \(size)")
@@ -130,15 +126,9 @@ public struct WordTokenizer: Tokenizer {
 
     /// One text -> int32 ids of length context_length.
     public func encode(_ text: String) -> [Int32] {
-        let words = WordTokenizer.splitWords(text)
-        let n = min(words.count, contextLength - 2)
-        var ids = [Int32](repeating: padId, count: contextLength)
-        ids[0] = sotId
-        for i in 0..<n {
-            ids[i + 1] = index[Array(words[i].utf8)] ?? unkId
-        }
-        ids[n + 1] = eotId
-        return ids
+        let words = WordTokenizer.splitWords(text).prefix(contextLength - 2)
+        let wordIds = words.map { index[Array($0.utf8)] ?? unkId }
+        return Tokenizers.frame(wordIds, contextLength: contextLength, sot: sotId, eot: eotId, pad: padId)
     }
 
     /// ids -> the words they stand for (specials dropped, stops at <eot>).

@@ -11,56 +11,69 @@ final class ClipBpeTests: XCTestCase {
             .appendingPathComponent(GoldenFiles.bpeGoldenRelativePath).standardizedFileURL
     }
 
+    /// `got` and `want` are the same Unicode scalars (Swift's String == also equates canonically
+    /// equivalent spellings, Python's does not).
+    private func assertSameScalars(_ got: String, _ want: String,
+                                   file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.unicodeScalars.map { $0.value }, want.unicodeScalars.map { $0.value }, file: file, line: line)
+    }
+
+    /// The same for lists of strings, string by string.
+    private func assertSameScalars(_ got: [String], _ want: [String],
+                                   file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.map { Array($0.unicodeScalars) }, want.map { Array($0.unicodeScalars) }, file: file, line: line)
+    }
+
     func testHtmlUnescapeIsPythons() {
-        XCTAssertEqual(TextClean.htmlUnescape("&amp;").unicodeScalars.map { $0.value }, "&".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&amp").unicodeScalars.map { $0.value }, "&".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&ampx").unicodeScalars.map { $0.value }, "&x".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&AMP;").unicodeScalars.map { $0.value }, "&".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&notin;").unicodeScalars.map { $0.value }, "\u{2209}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&notit;").unicodeScalars.map { $0.value }, "\u{AC}it;".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#65;").unicodeScalars.map { $0.value }, "A".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#x41;").unicodeScalars.map { $0.value }, "A".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#X41").unicodeScalars.map { $0.value }, "A".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#0;").unicodeScalars.map { $0.value }, "\u{FFFD}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#128;").unicodeScalars.map { $0.value }, "\u{20AC}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#x110000;").unicodeScalars.map { $0.value }, "\u{FFFD}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#xD800;").unicodeScalars.map { $0.value }, "\u{FFFD}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#11;").unicodeScalars.map { $0.value }, "".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#99999999999999999999;").unicodeScalars.map { $0.value }, "\u{FFFD}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#;").unicodeScalars.map { $0.value }, "&#;".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#x;").unicodeScalars.map { $0.value }, "&#x;".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&").unicodeScalars.map { $0.value }, "&".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("a&b").unicodeScalars.map { $0.value }, "a&b".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("& amp;").unicodeScalars.map { $0.value }, "& amp;".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&bogus;").unicodeScalars.map { $0.value }, "&bogus;".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&lt&gt").unicodeScalars.map { $0.value }, "<>".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&#0065;&#65a").unicodeScalars.map { $0.value }, "AAa".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&acE;").unicodeScalars.map { $0.value }, "\u{223E}\u{333}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&aa;").unicodeScalars.map { $0.value }, "&aa;".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&caf\u{E9};").unicodeScalars.map { $0.value }, "&caf\u{E9};".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;").unicodeScalars.map { $0.value }, "&aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("&amp;amp;").unicodeScalars.map { $0.value }, "&amp;".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.htmlUnescape("x&#x1F642;y").unicodeScalars.map { $0.value }, "x\u{1F642}y".unicodeScalars.map { $0.value })
+        assertSameScalars(TextClean.htmlUnescape("&amp;"), "&")
+        assertSameScalars(TextClean.htmlUnescape("&amp"), "&")
+        assertSameScalars(TextClean.htmlUnescape("&ampx"), "&x")
+        assertSameScalars(TextClean.htmlUnescape("&AMP;"), "&")
+        assertSameScalars(TextClean.htmlUnescape("&notin;"), "\u{2209}")
+        assertSameScalars(TextClean.htmlUnescape("&notit;"), "\u{AC}it;")
+        assertSameScalars(TextClean.htmlUnescape("&#65;"), "A")
+        assertSameScalars(TextClean.htmlUnescape("&#x41;"), "A")
+        assertSameScalars(TextClean.htmlUnescape("&#X41"), "A")
+        assertSameScalars(TextClean.htmlUnescape("&#0;"), "\u{FFFD}")
+        assertSameScalars(TextClean.htmlUnescape("&#128;"), "\u{20AC}")
+        assertSameScalars(TextClean.htmlUnescape("&#x110000;"), "\u{FFFD}")
+        assertSameScalars(TextClean.htmlUnescape("&#xD800;"), "\u{FFFD}")
+        assertSameScalars(TextClean.htmlUnescape("&#11;"), "")
+        assertSameScalars(TextClean.htmlUnescape("&#99999999999999999999;"), "\u{FFFD}")
+        assertSameScalars(TextClean.htmlUnescape("&#;"), "&#;")
+        assertSameScalars(TextClean.htmlUnescape("&#x;"), "&#x;")
+        assertSameScalars(TextClean.htmlUnescape("&"), "&")
+        assertSameScalars(TextClean.htmlUnescape("a&b"), "a&b")
+        assertSameScalars(TextClean.htmlUnescape("& amp;"), "& amp;")
+        assertSameScalars(TextClean.htmlUnescape("&bogus;"), "&bogus;")
+        assertSameScalars(TextClean.htmlUnescape("&lt&gt"), "<>")
+        assertSameScalars(TextClean.htmlUnescape("&#0065;&#65a"), "AAa")
+        assertSameScalars(TextClean.htmlUnescape("&acE;"), "\u{223E}\u{333}")
+        assertSameScalars(TextClean.htmlUnescape("&aa;"), "&aa;")
+        assertSameScalars(TextClean.htmlUnescape("&caf\u{E9};"), "&caf\u{E9};")
+        assertSameScalars(TextClean.htmlUnescape("&aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;"), "&aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;")
+        assertSameScalars(TextClean.htmlUnescape("&amp;amp;"), "&amp;")
+        assertSameScalars(TextClean.htmlUnescape("x&#x1F642;y"), "x\u{1F642}y")
     }
 
     func testLowerIsPythons() {
-        XCTAssertEqual(TextClean.lower("\u{39F}\u{394}\u{39F}\u{3A3}. \u{3A3}\u{391} \u{130}").unicodeScalars.map { $0.value }, "\u{3BF}\u{3B4}\u{3BF}\u{3C2}. \u{3C3}\u{3B1} i\u{307}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.lower("\u{3A3}").unicodeScalars.map { $0.value }, "\u{3C3}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.lower("\u{391}\u{3A3}").unicodeScalars.map { $0.value }, "\u{3B1}\u{3C2}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.lower("\u{391}\u{3A3}'").unicodeScalars.map { $0.value }, "\u{3B1}\u{3C2}'".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.lower("\u{391}\u{3A3}'\u{392}").unicodeScalars.map { $0.value }, "\u{3B1}\u{3C3}'\u{3B2}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.lower("\u{391}'\u{3A3}").unicodeScalars.map { $0.value }, "\u{3B1}'\u{3C2}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.lower("\u{3A3}\u{308}\u{391}").unicodeScalars.map { $0.value }, "\u{3C3}\u{308}\u{3B1}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.lower("\u{391}\u{3A3}\u{308}").unicodeScalars.map { $0.value }, "\u{3B1}\u{3C2}\u{308}".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.lower("Ab \u{3A3}\u{391}\u{3A3} \u{391}\u{3A3}1").unicodeScalars.map { $0.value }, "ab \u{3C3}\u{3B1}\u{3C2} \u{3B1}\u{3C2}1".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.lower("\u{1C5} \u{216B} \u{DF} \u{1E9E} \u{FF21}\u{FF22}").unicodeScalars.map { $0.value }, "\u{1C6} \u{217B} \u{DF} \u{DF} \u{FF41}\u{FF42}".unicodeScalars.map { $0.value })
+        assertSameScalars(TextClean.lower("\u{39F}\u{394}\u{39F}\u{3A3}. \u{3A3}\u{391} \u{130}"), "\u{3BF}\u{3B4}\u{3BF}\u{3C2}. \u{3C3}\u{3B1} i\u{307}")
+        assertSameScalars(TextClean.lower("\u{3A3}"), "\u{3C3}")
+        assertSameScalars(TextClean.lower("\u{391}\u{3A3}"), "\u{3B1}\u{3C2}")
+        assertSameScalars(TextClean.lower("\u{391}\u{3A3}'"), "\u{3B1}\u{3C2}'")
+        assertSameScalars(TextClean.lower("\u{391}\u{3A3}'\u{392}"), "\u{3B1}\u{3C3}'\u{3B2}")
+        assertSameScalars(TextClean.lower("\u{391}'\u{3A3}"), "\u{3B1}'\u{3C2}")
+        assertSameScalars(TextClean.lower("\u{3A3}\u{308}\u{391}"), "\u{3C3}\u{308}\u{3B1}")
+        assertSameScalars(TextClean.lower("\u{391}\u{3A3}\u{308}"), "\u{3B1}\u{3C2}\u{308}")
+        assertSameScalars(TextClean.lower("Ab \u{3A3}\u{391}\u{3A3} \u{391}\u{3A3}1"), "ab \u{3C3}\u{3B1}\u{3C2} \u{3B1}\u{3C2}1")
+        assertSameScalars(TextClean.lower("\u{1C5} \u{216B} \u{DF} \u{1E9E} \u{FF21}\u{FF22}"), "\u{1C6} \u{217B} \u{DF} \u{DF} \u{FF41}\u{FF42}")
     }
 
     func testWhitespaceIsPythons() {
-        XCTAssertEqual(TextClean.collapseWhitespace("  a \t b\u{A0}c\u{3000}d\u{200B}e\u{1C}f\u{85}g  ").unicodeScalars.map { $0.value }, "a b c d\u{200B}e f g".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.collapseWhitespace("").unicodeScalars.map { $0.value }, "".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.collapseWhitespace("   ").unicodeScalars.map { $0.value }, "".unicodeScalars.map { $0.value })
-        XCTAssertEqual(TextClean.collapseWhitespace("x").unicodeScalars.map { $0.value }, "x".unicodeScalars.map { $0.value })
+        assertSameScalars(TextClean.collapseWhitespace("  a \t b\u{A0}c\u{3000}d\u{200B}e\u{1C}f\u{85}g  "), "a b c d\u{200B}e f g")
+        assertSameScalars(TextClean.collapseWhitespace(""), "")
+        assertSameScalars(TextClean.collapseWhitespace("   "), "")
+        assertSameScalars(TextClean.collapseWhitespace("x"), "x")
         let pythonSpaces: Set<UInt32> = [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680,
                                          0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009,
                                          0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
@@ -69,13 +82,13 @@ final class ClipBpeTests: XCTestCase {
     }
 
     func testSplitIsTheRegexOfOpenClip() {
-        XCTAssertEqual(ClipBpeTokenizer.split("it's!'s <start_of_text>x 12ab \u{BD} '\u{17F}").map { Array($0.unicodeScalars) }, ["it", "'s", "!'", "s", "<start_of_text>", "x", "1", "2", "ab", "\u{BD}", "'\u{17F}"].map { Array($0.unicodeScalars) })
-        XCTAssertEqual(ClipBpeTokenizer.split("don't...you'll 're").map { Array($0.unicodeScalars) }, ["don", "'t", "...", "you", "'ll", "'re"].map { Array($0.unicodeScalars) })
-        XCTAssertEqual(ClipBpeTokenizer.split("<end_of_text><start_of_text>").map { Array($0.unicodeScalars) }, ["<end_of_text>", "<start_of_text>"].map { Array($0.unicodeScalars) })
-        XCTAssertEqual(ClipBpeTokenizer.split("a_b-c 3.5% \u{1F642}\u{1F642} \u{65E5}\u{672C}\u{8A9E}").map { Array($0.unicodeScalars) }, ["a", "_", "b", "-", "c", "3", ".", "5", "%", "\u{1F642}\u{1F642}", "\u{65E5}\u{672C}\u{8A9E}"].map { Array($0.unicodeScalars) })
-        XCTAssertEqual(ClipBpeTokenizer.split("'''s").map { Array($0.unicodeScalars) }, ["'''", "s"].map { Array($0.unicodeScalars) })
-        XCTAssertEqual(ClipBpeTokenizer.split("<start_of_textx>").map { Array($0.unicodeScalars) }, ["<", "start", "_", "of", "_", "textx", ">"].map { Array($0.unicodeScalars) })
-        XCTAssertEqual(ClipBpeTokenizer.split("i'm'd've").map { Array($0.unicodeScalars) }, ["i", "'m", "'d", "'ve"].map { Array($0.unicodeScalars) })
+        assertSameScalars(ClipBpeTokenizer.split("it's!'s <start_of_text>x 12ab \u{BD} '\u{17F}"), ["it", "'s", "!'", "s", "<start_of_text>", "x", "1", "2", "ab", "\u{BD}", "'\u{17F}"])
+        assertSameScalars(ClipBpeTokenizer.split("don't...you'll 're"), ["don", "'t", "...", "you", "'ll", "'re"])
+        assertSameScalars(ClipBpeTokenizer.split("<end_of_text><start_of_text>"), ["<end_of_text>", "<start_of_text>"])
+        assertSameScalars(ClipBpeTokenizer.split("a_b-c 3.5% \u{1F642}\u{1F642} \u{65E5}\u{672C}\u{8A9E}"), ["a", "_", "b", "-", "c", "3", ".", "5", "%", "\u{1F642}\u{1F642}", "\u{65E5}\u{672C}\u{8A9E}"])
+        assertSameScalars(ClipBpeTokenizer.split("'''s"), ["'''", "s"])
+        assertSameScalars(ClipBpeTokenizer.split("<start_of_textx>"), ["<", "start", "_", "of", "_", "textx", ">"])
+        assertSameScalars(ClipBpeTokenizer.split("i'm'd've"), ["i", "'m", "'d", "'ve"])
     }
 
     func testEncodesLikeSimpleTokenizerAtAnyContextLength() throws {
@@ -121,8 +134,7 @@ final class ClipBpeTests: XCTestCase {
     /// The tokenizer kinds and resize rules the app lacks are clear errors, named.
     func testUnsupportedKindsAndRulesAreClearErrors() throws {
         for folder in GoldenFiles.folders {
-            let data = try Data(contentsOf: GoldenFiles.url(GoldenFiles.manifestFile, in: folder))
-            var obj = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+            var obj = try GoldenFiles.manifestObject(in: folder)
             var model = try XCTUnwrap(obj["model"] as? [String: Any])
             var tok = try XCTUnwrap(model["tokenizer"] as? [String: Any])
             var pre = try XCTUnwrap(model["preprocessing"] as? [String: Any])

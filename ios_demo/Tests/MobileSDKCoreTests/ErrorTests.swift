@@ -10,33 +10,16 @@ final class ErrorTests: XCTestCase {
     private var tmp: URL!
 
     override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("mobile-sdk-ios-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: tmp)
+        tmp = try makeTemporaryFolder("mobile-sdk-ios", removedAfter: self)
     }
 
     /// The golden manifest as a JSON object, changed by `edit`, written to tmp/manifest.json.
     private func writeManifest(_ edit: (inout [String: Any]) -> Void) throws -> URL {
-        let data = try Data(contentsOf: GoldenFiles.url(GoldenFiles.manifestFile))
-        var obj = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        var obj = try GoldenFiles.manifestObject()
         edit(&obj)
         let url = tmp.appendingPathComponent("manifest.json")
         try JSONSerialization.data(withJSONObject: obj).write(to: url)
         return url
-    }
-
-    private func assertSDKError(_ kind: SDKError.Kind, containing text: String, _ body: () throws -> Void,
-                                file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try body(), file: file, line: line) { error in
-            guard let e = error as? SDKError else {
-                return XCTFail("expected an SDKError, got \(error)", file: file, line: line)
-            }
-            XCTAssertEqual(e.kind, kind, e.message, file: file, line: line)
-            XCTAssertTrue(e.message.contains(text), "'\(e.message)' lacks '\(text)'", file: file, line: line)
-        }
     }
 
     func testUnknownSchemaVersion() throws {

@@ -10,23 +10,7 @@ final class LabelBankTests: XCTestCase {
     private let classes = ["circle", "square", "triangle"]
 
     override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("mobile-sdk-bank-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: tmp)
-    }
-
-    private func assertSDKError(_ kind: SDKError.Kind, containing text: String, _ body: () throws -> Void,
-                                file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try body(), file: file, line: line) { error in
-            guard let e = error as? SDKError else {
-                return XCTFail("expected an SDKError, got \(error)", file: file, line: line)
-            }
-            XCTAssertEqual(e.kind, kind, e.message, file: file, line: line)
-            XCTAssertTrue(e.message.contains(text), "'\(e.message)' lacks '\(text)'", file: file, line: line)
-        }
+        tmp = try makeTemporaryFolder("mobile-sdk-bank", removedAfter: self)
     }
 
     /// Deterministic unit rows of float32 values, one per class.
@@ -52,8 +36,7 @@ final class LabelBankTests: XCTestCase {
     /// overridable), written to tmp/manifest.json, and `data` as tmp/label_bank.json.
     private func export(_ data: Data, sha256: String? = nil, classes: Int? = nil, embedDim: Int? = nil,
                         file: String = "label_bank.json") throws -> URL {
-        let manifest = try Data(contentsOf: GoldenFiles.url(GoldenFiles.manifestFile))
-        var obj = try XCTUnwrap(JSONSerialization.jsonObject(with: manifest) as? [String: Any])
+        var obj = try GoldenFiles.manifestObject()
         let model = try XCTUnwrap(obj["model"] as? [String: Any])
         let dim = try XCTUnwrap(model["embed_dim"] as? Int)
         obj["label_bank"] = [
@@ -174,8 +157,7 @@ final class LabelBankTests: XCTestCase {
 
     func testImageTowerOnlyExports() throws {
         // every text artifact becomes an image one: no pairs, but image precisions and a default remain
-        let data = try Data(contentsOf: GoldenFiles.url(GoldenFiles.manifestFile))
-        var obj = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        var obj = try GoldenFiles.manifestObject()
         var arts = try XCTUnwrap(obj["artifacts"] as? [[String: Any]])
         for i in arts.indices {
             arts[i]["tower"] = "image"

@@ -3,9 +3,7 @@ package com.mobilesdk.core;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -192,8 +190,7 @@ public final class ClipBpeTokenizer implements Tokenizer {
                     + e.getMessage(), e);
         }
         try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(raw)).toString();
+            return Io.decodeUtf8(raw);
         } catch (CharacterCodingException e) {
             throw new SdkException(SdkException.Kind.TEXT, "BPE merges file " + name + " is not valid UTF-8", e);
         }
@@ -219,27 +216,24 @@ public final class ClipBpeTokenizer implements Tokenizer {
             throw new SdkException(SdkException.Kind.TEXT, "text must not be null");
         }
         int room = contextLength - 2; // Python keeps [sot] + the first context_length - 2 tokens + [eot]
-        int[] ids = new int[contextLength];
-        Arrays.fill(ids, padId);
-        ids[0] = sotId;
+        int[] tokens = new int[room];
         int n = 0;
         for (String piece : split(TextClean.clean(text))) {
             if (n >= room) {
                 break;
             }
             if (piece.equals(SOT) || piece.equals(EOT)) {
-                ids[1 + n++] = piece.equals(SOT) ? sotId : eotId;
+                tokens[n++] = piece.equals(SOT) ? sotId : eotId;
                 continue;
             }
             for (int id : bpe(piece)) {
                 if (n >= room) {
                     break;
                 }
-                ids[1 + n++] = id;
+                tokens[n++] = id;
             }
         }
-        ids[1 + n] = eotId;
-        return ids;
+        return Tokenizer.frame(tokens, n, contextLength, sotId, eotId, padId);
     }
 
     /** One piece of the split -> its BPE token ids. */

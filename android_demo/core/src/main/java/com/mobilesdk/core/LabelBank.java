@@ -3,10 +3,7 @@ package com.mobilesdk.core;
 import java.io.File;
 import java.io.FileNotFoundException;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -149,9 +146,7 @@ public final class LabelBank {
         }
         Map<String, Object> d;
         try {
-            String text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(data)).toString();
-            Object root = Json.parse(text);
+            Object root = Json.parse(Io.decodeUtf8(data));
             if (!(root instanceof Map)) {
                 throw bad(name, "is not a JSON object");
             }

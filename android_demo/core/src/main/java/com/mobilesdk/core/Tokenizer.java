@@ -4,6 +4,7 @@ import java.io.File;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.util.Arrays;
 
 /**
  * Texts -> the int32 token ids the text tower takes, exactly as the model's Python tokenizer makes
@@ -21,6 +22,21 @@ public interface Tokenizer {
 
     /** One text -> int32 ids of length {@link #contextLength()}. */
     int[] encode(String text);
+
+    /**
+     * The ids {@link #encode} returns, from a text's tokens (both kinds' last rule): [sot] + the
+     * first {@code count} of {@code tokens}, at most contextLength - 2 of them, + [eot],
+     * right-padded with pad to contextLength (longer text still ends with eot).
+     */
+    static int[] frame(int[] tokens, int count, int contextLength, int sotId, int eotId, int padId) {
+        int n = Math.min(count, contextLength - 2);
+        int[] ids = new int[contextLength];
+        Arrays.fill(ids, padId);
+        ids[0] = sotId;
+        System.arraycopy(tokens, 0, ids, 1, n);
+        ids[n + 1] = eotId;
+        return ids;
+    }
 
     /** Opens a file of the export folder by its manifest path (a folder, the APK's assets, ...). */
     interface FileSource {

@@ -1,9 +1,6 @@
 package com.mobilesdk.core;
 
 import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -93,8 +90,7 @@ public final class WordTokenizer implements Tokenizer {
 
     private static String decodeUtf8(byte[] b, String name) {
         try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b)).toString();
+            return Io.decodeUtf8(b);
         } catch (CharacterCodingException e) {
             throw new SdkException(SdkException.Kind.TEXT, "vocabulary " + name + " is not valid UTF-8", e);
         }
@@ -164,15 +160,12 @@ public final class WordTokenizer implements Tokenizer {
         }
         List<String> words = splitWords(text);
         int n = Math.min(words.size(), contextLength - 2);
-        int[] ids = new int[contextLength];
-        Arrays.fill(ids, padId);
-        ids[0] = sotId;
+        int[] wordIds = new int[n];
         for (int i = 0; i < n; i++) {
             Integer id = index.get(words.get(i));
-            ids[i + 1] = id == null ? unkId : id;
+            wordIds[i] = id == null ? unkId : id;
         }
-        ids[n + 1] = eotId;
-        return ids;
+        return Tokenizer.frame(wordIds, n, contextLength, sotId, eotId, padId);
     }
 
     /** ids -> the words they stand for (specials dropped, stops at {@code <eot>}). */

@@ -1,9 +1,9 @@
 package com.mobilesdk.core;
 
+import static com.mobilesdk.core.TestData.expectError;
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
-import static org.junit.Assert.fail;
 import static org.junit.Assume.assumeTrue;
 
 import java.io.File;
@@ -137,43 +137,31 @@ public class ClipBpeTokenizerTest {
         byte[] gz = TestData.bytes(new File(TestData.goldenDir(), m.tokenizer.mergesFile));
         byte[] other = Arrays.copyOf(gz, gz.length);
         other[other.length / 2] ^= 1;
-        expect(SdkException.Kind.MODEL_FILE, "merges_sha256", () -> Tokenizer.fromManifest(m, name -> other));
-        Manifest noSha = Manifest.parse(TestData.read(new File(TestData.goldenDir(), "manifest.json"))
+        expectError(SdkException.Kind.MODEL_FILE, "merges_sha256", () -> Tokenizer.fromManifest(m, name -> other));
+        Manifest noSha = Manifest.parse(TestData.manifestText()
                 .replace("\"merges_sha256\"", "\"merges_sha256_unused\""), "m.json");
         assertEquals(null, noSha.tokenizer.mergesSha256);
-        expect(SdkException.Kind.MODEL_FILE, "not a readable gzip", () -> Tokenizer.fromManifest(noSha, name -> new byte[] {1, 2, 3}));
+        expectError(SdkException.Kind.MODEL_FILE, "not a readable gzip", () -> Tokenizer.fromManifest(noSha, name -> new byte[] {1, 2, 3}));
         String text = merges(m);
         String cut = text.substring(0, text.indexOf('\n', text.length() / 8));
-        expect(SdkException.Kind.TEXT, "merges", () -> new ClipBpeTokenizer(cut, 24));
-        expect(SdkException.Kind.TEXT, "context_length", () -> new ClipBpeTokenizer(text, 1));
-        Manifest wrongSize = Manifest.parse(TestData.read(new File(TestData.goldenDir(), "manifest.json"))
+        expectError(SdkException.Kind.TEXT, "merges", () -> new ClipBpeTokenizer(cut, 24));
+        expectError(SdkException.Kind.TEXT, "context_length", () -> new ClipBpeTokenizer(text, 1));
+        Manifest wrongSize = Manifest.parse(TestData.manifestText()
                 .replaceFirst("\"vocab_size\":\\s*49408", "\"vocab_size\": 49409"), "m.json");
-        expect(SdkException.Kind.TEXT, "vocab_size 49409", () -> Tokenizer.fromManifest(wrongSize, name -> gz));
+        expectError(SdkException.Kind.TEXT, "vocab_size 49409", () -> Tokenizer.fromManifest(wrongSize, name -> gz));
     }
 
     @Test
     public void unsupportedTokenizerKindsAreClearErrors() {
-        String t = TestData.read(new File(TestData.goldenDir(), "manifest.json"))
+        String t = TestData.manifestText()
                 .replaceFirst("\"kind\":\\s*\"[a-z_]+\",", "")
                 .replaceFirst("\"tokenizer\":\\s*\\{", "\"tokenizer\": {\"kind\": \"hf\", \"tokenizer_file\": \"tokenizer.json\",");
         Manifest hf = Manifest.parse(t, "m.json");
         assertEquals("hf", hf.tokenizer.kind);
-        SdkException e = expect(SdkException.Kind.TEXT, "tokenizer kind 'hf' is not supported",
+        SdkException e = expectError(SdkException.Kind.TEXT, "tokenizer kind 'hf' is not supported",
                 () -> Tokenizer.fromManifest(hf, name -> new byte[0]));
         assertTrue(e.getMessage(), e.getMessage().contains("word, clip_bpe"));
         String other = t.replace("\"kind\": \"hf\"", "\"kind\": \"sentencepiece\"");
-        expect(SdkException.Kind.MANIFEST, "kind 'sentencepiece' is not one of", () -> Manifest.parse(other, "m.json"));
-    }
-
-    static SdkException expect(SdkException.Kind kind, String fragment, Runnable f) {
-        try {
-            f.run();
-        } catch (SdkException e) {
-            assertEquals(e.getMessage(), kind, e.kind());
-            assertTrue("message '" + e.getMessage() + "' should contain '" + fragment + "'", e.getMessage().contains(fragment));
-            return e;
-        }
-        fail("no error; expected " + kind + " containing '" + fragment + "'");
-        return null;
+        expectError(SdkException.Kind.MANIFEST, "kind 'sentencepiece' is not one of", () -> Manifest.parse(other, "m.json"));
     }
 }

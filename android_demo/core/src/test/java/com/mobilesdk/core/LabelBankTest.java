@@ -1,12 +1,12 @@
 package com.mobilesdk.core;
 
+import static com.mobilesdk.core.TestData.expectError;
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertNull;
 import static org.junit.Assert.assertTrue;
-import static org.junit.Assert.fail;
 import static org.junit.Assume.assumeTrue;
 
 import java.io.File;
@@ -32,18 +32,6 @@ public class LabelBankTest {
     private static final List<String> CLASSES = Arrays.asList("circle", "square", "triangle");
 
     // ------------------------------------------------------------------ helpers
-
-    private static SdkException expectError(SdkException.Kind kind, String fragment, Supplier<?> f) {
-        try {
-            f.get();
-        } catch (SdkException e) {
-            assertEquals(e.getMessage(), kind, e.kind());
-            assertTrue("message '" + e.getMessage() + "' should contain '" + fragment + "'", e.getMessage().contains(fragment));
-            return e;
-        }
-        fail("no error; expected " + kind + " containing '" + fragment + "'");
-        return null;
-    }
 
     /** Deterministic unit rows of float32 values, one per class. */
     private static double[][] rows(int n, int dim) {
@@ -83,7 +71,7 @@ public class LabelBankTest {
 
     /** The golden manifest with a label_bank entry (a repeated key keeps the last value, as in Python). */
     private static String manifestWithBank(String file, String sha256, int classes, int embedDim) {
-        String t = TestData.read(new File(TestData.goldenDir(), "manifest.json")).trim();
+        String t = TestData.manifestText().trim();
         String entry = String.format(Locale.ROOT, "{\"file\": \"%s\", \"sha256\": \"%s\", \"classes\": %d, "
                 + "\"embed_dim\": %d, \"templates\": [\"a {}\"]}", file, sha256, classes, embedDim);
         return t.substring(0, t.lastIndexOf('}')) + ", \"label_bank\": " + entry + "}\n";
@@ -104,6 +92,11 @@ public class LabelBankTest {
 
     private static String sha(String text) {
         return Manifest.sha256(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** The golden manifest, parsed, with an entry for a label_bank.json holding {@code text} (its sha256, the 3 classes). */
+    private static Manifest manifestFor(String text, int embedDim) {
+        return Manifest.parse(manifestWithBank("label_bank.json", sha(text), CLASSES.size(), embedDim), "m.json");
     }
 
     /** Answers every image with one fixed embedding; no text tower. */
@@ -141,11 +134,10 @@ public class LabelBankTest {
 
     @Test
     public void readsAGoodFile() {
-        Manifest base = TestData.manifest();
-        int dim = base.embedDim;
+        int dim = TestData.manifest().embedDim;
         double[][] emb = rows(CLASSES.size(), dim);
         String text = bankJson(LabelBank.SCHEMA, 1, CLASSES, dim, emb);
-        Manifest m = Manifest.parse(manifestWithBank("label_bank.json", sha(text), CLASSES.size(), dim), "m.json");
+        Manifest m = manifestFor(text, dim);
         assertNotNull(m.labelBank);
         assertEquals("label_bank.json", m.labelBank.file);
         assertEquals(CLASSES.size(), m.labelBank.classes);
@@ -178,7 +170,7 @@ public class LabelBankTest {
     public void shaMismatchIsAClearError() throws IOException {
         int dim = TestData.manifest().embedDim;
         String text = bankJson(LabelBank.SCHEMA, 1, CLASSES, dim, rows(CLASSES.size(), dim));
-        Manifest m = Manifest.parse(manifestWithBank("label_bank.json", sha(text), CLASSES.size(), dim), "m.json");
+        Manifest m = manifestFor(text, dim);
         String altered = text.replace("\"circle\"", "\"circles\"");
         SdkException e = expectError(SdkException.Kind.MODEL_FILE, "does not match its sha256",
                 () -> LabelBank.fromManifest(m, folderWith(altered)));
@@ -195,26 +187,26 @@ public class LabelBankTest {
         // the manifest's entry against the model
         String good = bankJson(LabelBank.SCHEMA, 1, CLASSES, dim, rows(CLASSES.size(), dim));
         expectError(SdkException.Kind.MANIFEST, "label_bank.embed_dim " + (dim + 1) + " differs from model.embed_dim " + dim,
-                () -> Manifest.parse(manifestWithBank("label_bank.json", sha(good), CLASSES.size(), dim + 1), "m.json"));
+                () -> manifestFor(good, dim + 1));
         expectError(SdkException.Kind.MANIFEST, "label_bank.classes must be >= 1",
                 () -> Manifest.parse(manifestWithBank("label_bank.json", sha(good), 0, dim), "m.json"));
         expectError(SdkException.Kind.MANIFEST, "inside the export folder",
                 () -> Manifest.parse(manifestWithBank("../label_bank.json", sha(good), CLASSES.size(), dim), "m.json"));
         // the file's embed_dim against the model
         String small = bankJson(LabelBank.SCHEMA, 1, CLASSES, dim - 1, rows(CLASSES.size(), dim - 1));
-        Manifest ms = Manifest.parse(manifestWithBank("label_bank.json", sha(small), CLASSES.size(), dim), "m.json");
+        Manifest ms = manifestFor(small, dim);
         expectError(SdkException.Kind.MODEL_FILE, "embed_dim " + (dim - 1) + " differs from the model's embed_dim " + dim,
                 () -> LabelBank.fromManifest(ms, folderWith(small)));
         // a row of the wrong length
         double[][] ragged = rows(CLASSES.size(), dim);
         ragged[2] = Arrays.copyOf(ragged[2], dim - 3);
         String r = bankJson(LabelBank.SCHEMA, 1, CLASSES, dim, ragged);
-        Manifest mr = Manifest.parse(manifestWithBank("label_bank.json", sha(r), CLASSES.size(), dim), "m.json");
+        Manifest mr = manifestFor(r, dim);
         expectError(SdkException.Kind.MODEL_FILE, "embeddings[2] has " + (dim - 3) + " values, embed_dim is " + dim,
                 () -> LabelBank.fromManifest(mr, folderWith(r)));
         // fewer rows than classes
         String fewer = bankJson(LabelBank.SCHEMA, 1, CLASSES, dim, rows(2, dim));
-        Manifest mf = Manifest.parse(manifestWithBank("label_bank.json", sha(fewer), CLASSES.size(), dim), "m.json");
+        Manifest mf = manifestFor(fewer, dim);
         expectError(SdkException.Kind.MODEL_FILE, "has 2 embeddings for 3 classes",
                 () -> LabelBank.fromManifest(mf, folderWith(fewer)));
         // the class count against the manifest's
@@ -228,21 +220,21 @@ public class LabelBankTest {
         int dim = TestData.manifest().embedDim;
         double[][] emb = rows(CLASSES.size(), dim);
         String other = bankJson("something-else", 1, CLASSES, dim, emb);
-        Manifest m1 = Manifest.parse(manifestWithBank("label_bank.json", sha(other), CLASSES.size(), dim), "m.json");
+        Manifest m1 = manifestFor(other, dim);
         expectError(SdkException.Kind.MODEL_FILE, "schema is 'something-else', expected 'mobile-sdk.label_bank'",
                 () -> LabelBank.fromManifest(m1, folderWith(other)));
         String v2 = bankJson(LabelBank.SCHEMA, 2, CLASSES, dim, emb);
-        Manifest m2 = Manifest.parse(manifestWithBank("label_bank.json", sha(v2), CLASSES.size(), dim), "m.json");
+        Manifest m2 = manifestFor(v2, dim);
         expectError(SdkException.Kind.MODEL_FILE, "schema_version 2 is not supported",
                 () -> LabelBank.fromManifest(m2, folderWith(v2)));
         String notJson = "{\"schema\": ";
-        Manifest m3 = Manifest.parse(manifestWithBank("label_bank.json", sha(notJson), CLASSES.size(), dim), "m.json");
+        Manifest m3 = manifestFor(notJson, dim);
         expectError(SdkException.Kind.MODEL_FILE, "is not valid JSON", () -> LabelBank.fromManifest(m3, folderWith(notJson)));
         String twice = bankJson(LabelBank.SCHEMA, 1, Arrays.asList("circle", "square", "circle"), dim, emb);
-        Manifest m4 = Manifest.parse(manifestWithBank("label_bank.json", sha(twice), CLASSES.size(), dim), "m.json");
+        Manifest m4 = manifestFor(twice, dim);
         expectError(SdkException.Kind.MODEL_FILE, "named twice", () -> LabelBank.fromManifest(m4, folderWith(twice)));
         // a manifest without a bank
-        Manifest plain = Manifest.parse(TestData.read(new File(TestData.goldenDir(), "manifest.json"))
+        Manifest plain = Manifest.parse(TestData.manifestText()
                 .replace("\"label_bank\"", "\"no_label_bank\""), "m.json");
         assertNull(plain.labelBank);
         expectError(SdkException.Kind.MANIFEST, "--label-bank", () -> LabelBank.fromManifest(plain, TestData.goldenDir()));
@@ -252,11 +244,10 @@ public class LabelBankTest {
 
     @Test
     public void pipelineClassifiesWithTheImageTowerAlone() {
-        Manifest base = TestData.manifest();
-        int dim = base.embedDim;
+        int dim = TestData.manifest().embedDim;
         double[][] emb = rows(CLASSES.size(), dim);
         String text = bankJson(LabelBank.SCHEMA, 1, CLASSES, dim, emb);
-        Manifest m = Manifest.parse(manifestWithBank("label_bank.json", sha(text), CLASSES.size(), dim), "m.json");
+        Manifest m = manifestFor(text, dim);
         LabelBank bank = LabelBank.fromManifest(m, folderWith(text));
         float[] image = new float[dim];
         for (int k = 0; k < dim; k++) {
@@ -294,7 +285,7 @@ public class LabelBankTest {
 
     @Test
     public void neitherTextTowerNorLabelBankIsAClearZeroShotError() {
-        Manifest m = Manifest.parse(TestData.read(new File(TestData.goldenDir(), "manifest.json"))
+        Manifest m = Manifest.parse(TestData.manifestText()
                 .replace("\"label_bank\"", "\"no_label_bank\""), "m.json");
         Pipeline p = new Pipeline(m, null, new ImageOnlyBackend(new float[m.embedDim]));
         byte[] px = new byte[m.imageSize * m.imageSize * 3];
@@ -304,7 +295,7 @@ public class LabelBankTest {
             assertTrue(e.getMessage(), e.getMessage().contains("--label-bank"));
         }
         // an image-tower-only manifest: the message says the export has neither
-        String imageOnly = TestData.read(new File(TestData.goldenDir(), "manifest.json"))
+        String imageOnly = TestData.manifestText()
                 .replaceAll("\"tower\":\\s*\"text\"", "\"tower\": \"image\"");
         Manifest mi = Manifest.parse(imageOnly, "m.json");
         assertFalse(mi.hasTextTower());
@@ -319,7 +310,7 @@ public class LabelBankTest {
             assertTrue(m.imagePrecisions(platform).containsAll(m.precisions(platform)));
         }
         // drop every text artifact: no pairs, but the image precisions remain and a default is picked
-        String t = TestData.read(new File(TestData.goldenDir(), "manifest.json"))
+        String t = TestData.manifestText()
                 .replaceAll("\"tower\":\\s*\"text\"", "\"tower\": \"image\"");
         Manifest mi = Manifest.parse(t, "m.json");
         assertTrue(mi.precisions("executorch").isEmpty());

@@ -1,35 +1,18 @@
 package com.mobilesdk.core;
 
+import static com.mobilesdk.core.TestData.expectError;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertTrue;
-import static org.junit.Assert.fail;
 
 import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.util.function.Supplier;
 import org.junit.Test;
 
 public class ManifestTest {
-    private static String text() {
-        return TestData.read(new File(TestData.goldenDir(), "manifest.json"));
-    }
-
-    private static SdkException expectError(SdkException.Kind kind, String fragment, Supplier<?> f) {
-        try {
-            f.get();
-        } catch (SdkException e) {
-            assertEquals(e.getMessage(), kind, e.kind());
-            assertTrue("message '" + e.getMessage() + "' should contain '" + fragment + "'", e.getMessage().contains(fragment));
-            return e;
-        }
-        fail("no error; expected " + kind + " containing '" + fragment + "'");
-        return null;
-    }
-
     @Test
     public void readsTheShippedManifest() {
         Manifest m = TestData.manifest();
@@ -70,14 +53,14 @@ public class ManifestTest {
 
     @Test
     public void unimplementedResizeRulesAreClearErrors() {
-        String t = text().replaceFirst("\"resize\":\\s*\"[^\"]*\"", "\"resize\": \"squash\"");
+        String t = TestData.manifestText().replaceFirst("\"resize\":\\s*\"[^\"]*\"", "\"resize\": \"squash\"");
         Manifest m = Manifest.parse(t, "m.json");
         assertEquals("squash", m.preprocessing.resize);
         RawImage img = RawImage.fromArgb(2, 3, new int[6], 1);
         expectError(SdkException.Kind.MANIFEST, "resize rule 'squash' is not implemented",
                 () -> Preprocess.preprocess(img, m.preprocessing));
         expectError(SdkException.Kind.MANIFEST, "'squash'", () -> new Pipeline(m, TestData.tokenizer(), null));
-        String none = text().replaceFirst("\"resize\":\\s*\"[^\"]*\",", "");
+        String none = TestData.manifestText().replaceFirst("\"resize\":\\s*\"[^\"]*\",", "");
         Manifest d = Manifest.parse(none, "m.json");
         assertEquals(Manifest.Preprocessing.CENTER_CROP, d.preprocessing.resize); // absent: the default
         assertEquals(3 * d.imageSize * d.imageSize, Preprocess.preprocess(img, d.preprocessing).length);
@@ -104,14 +87,14 @@ public class ManifestTest {
 
     @Test
     public void unknownSchemaVersionIsAClearError() {
-        String t = text().replaceFirst("\"schema_version\":\\s*1", "\"schema_version\": 2");
+        String t = TestData.manifestText().replaceFirst("\"schema_version\":\\s*1", "\"schema_version\": 2");
         assertTrue(t.contains("\"schema_version\": 2"));
         expectError(SdkException.Kind.MANIFEST, "schema_version 2 is not supported", () -> Manifest.parse(t, "m.json"));
-        String t2 = text().replaceFirst("\"schema_version\":\\s*1", "\"schema_version\": \"1\"");
+        String t2 = TestData.manifestText().replaceFirst("\"schema_version\":\\s*1", "\"schema_version\": \"1\"");
         expectError(SdkException.Kind.MANIFEST, "schema_version must be an integer", () -> Manifest.parse(t2, "m.json"));
-        String t3 = text().replaceFirst("\"schema_version\":\\s*1,", "");
+        String t3 = TestData.manifestText().replaceFirst("\"schema_version\":\\s*1,", "");
         expectError(SdkException.Kind.MANIFEST, "lacks 'schema_version'", () -> Manifest.parse(t3, "m.json"));
-        String t4 = text().replaceFirst("\"mobile-sdk-manifest\"", "\"something-else\"");
+        String t4 = TestData.manifestText().replaceFirst("\"mobile-sdk-manifest\"", "\"something-else\"");
         expectError(SdkException.Kind.MANIFEST, "expected 'mobile-sdk-manifest'", () -> Manifest.parse(t4, "m.json"));
     }
 
@@ -119,13 +102,13 @@ public class ManifestTest {
     public void malformedManifestsAreClearErrors() {
         expectError(SdkException.Kind.MANIFEST, "not valid JSON", () -> Manifest.parse("{\"schema\": ", "m.json"));
         expectError(SdkException.Kind.MANIFEST, "not a JSON object", () -> Manifest.parse("[1]", "m.json"));
-        String noDim = text().replaceFirst("\"embed_dim\":\\s*\\d+,", "");
+        String noDim = TestData.manifestText().replaceFirst("\"embed_dim\":\\s*\\d+,", "");
         expectError(SdkException.Kind.MANIFEST, "model lacks 'embed_dim'", () -> Manifest.parse(noDim, "m.json"));
-        String badTower = text().replaceFirst("\"tower\":\\s*\"image\"", "\"tower\": \"audio\"");
+        String badTower = TestData.manifestText().replaceFirst("\"tower\":\\s*\"image\"", "\"tower\": \"audio\"");
         expectError(SdkException.Kind.MANIFEST, "tower 'audio' not in", () -> Manifest.parse(badTower, "m.json"));
-        String badShape = text().replaceFirst("\"shape\":\\s*\\[\\s*1,", "\"shape\": [0,");
+        String badShape = TestData.manifestText().replaceFirst("\"shape\":\\s*\\[\\s*1,", "\"shape\": [0,");
         expectError(SdkException.Kind.MANIFEST, "shape must be positive ints", () -> Manifest.parse(badShape, "m.json"));
-        String escape = text().replaceFirst("\"file\":\\s*\"", "\"file\": \"../../");
+        String escape = TestData.manifestText().replaceFirst("\"file\":\\s*\"", "\"file\": \"../../");
         expectError(SdkException.Kind.MANIFEST, "inside the export folder", () -> Manifest.parse(escape, "m.json"));
     }
 
@@ -170,7 +153,7 @@ public class ManifestTest {
             assertEquals(f, Manifest.resolve(dir, a, false)); // present: fine without the check
             expectError(SdkException.Kind.MODEL_FILE, "does not match its sha256", () -> Manifest.resolve(dir, a, true));
             // a manifest whose sha256 is this file's accepts it
-            String t = text().replace(a.sha256, Manifest.sha256(content));
+            String t = TestData.manifestText().replace(a.sha256, Manifest.sha256(content));
             Manifest m2 = Manifest.parse(t, "m.json");
             assertEquals(f, Manifest.resolve(dir, m2.find(a.platform, a.tower, a.precision), true));
         } finally {

@@ -1,5 +1,9 @@
 package com.mobilesdk.core;
 
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -7,8 +11,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
-/** Where the tests find their data, and the parsed golden vectors. */
+/** Where the tests find their data, the parsed golden vectors, and the error assertion the tests share. */
 final class TestData {
     private TestData() {
     }
@@ -53,6 +58,24 @@ final class TestData {
 
     static Manifest manifest() {
         return Manifest.load(new File(goldenDir(), "manifest.json"));
+    }
+
+    /** The golden folder's manifest.json as text, for tests that edit it. */
+    static String manifestText() {
+        return read(new File(goldenDir(), "manifest.json"));
+    }
+
+    /** Runs {@code f}, which must throw an SdkException of {@code kind} whose message contains {@code fragment}. */
+    static SdkException expectError(SdkException.Kind kind, String fragment, Supplier<?> f) {
+        try {
+            f.get();
+        } catch (SdkException e) {
+            assertEquals(e.getMessage(), kind, e.kind());
+            assertTrue("message '" + e.getMessage() + "' should contain '" + fragment + "'", e.getMessage().contains(fragment));
+            return e;
+        }
+        fail("no error; expected " + kind + " containing '" + fragment + "'");
+        return null;
     }
 
     /** The manifest's tokenizer through the apps' factory (made once: the BPE one reads 49k merges). */
