@@ -426,7 +426,13 @@ def _rotate_any(tower: nn.Module) -> nn.Module:
     vocab = embeds[0].num_embeddings
     length = next((p.shape[-2] for p in params), None) or next(
         (e.num_embeddings for e in embeds[1:]), None) or 16
-    ids = torch.randint(0, vocab, (4, int(length)), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, vocab, (4, int(length)), generator=gen, dtype=torch.int32)
+    from mobile_sdk.models.adapter import EotReadout
+    readout = next((m for m in tower.modules() if isinstance(m, EotReadout)), None)
+    if readout is not None:  # every real text has an end-of-text token (the readout's row is zero without one)
+        pos = torch.randint(1, int(length), (len(ids),), generator=gen)
+        ids[torch.arange(len(ids)), pos] = int(readout.is_eot.weight.argmax())
     with torch.no_grad():
         gap = float((out(ids) - tower(ids)).abs().max())
     if not gap < 1e-4:

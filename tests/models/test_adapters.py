@@ -369,6 +369,14 @@ def test_residual_rotation_applies_to_every_prenorm_text_tower(adapters, real_in
     with torch.no_grad():
         torch.testing.assert_close(rotated(ids), a.text(ids), atol=2e-5, rtol=0)
     assert not any(m.elementwise_affine for m in rotated.modules() if isinstance(m, torch.nn.LayerNorm))
+    # trained towers have LayerNorm biases (folded into the projection's new bias): still exact
+    import copy
+    trained = copy.deepcopy(a.text)
+    with torch.no_grad():
+        for m in trained.modules():
+            if isinstance(m, torch.nn.LayerNorm) and m.bias is not None:
+                m.bias.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+        torch.testing.assert_close(rotate_residual(trained)(ids), trained(ids), atol=2e-5, rtol=0)
     before = reference_intermediates(a.text, ids[:2])["blocks.0"]
     after = reference_intermediates(rotated, ids[:2])["blocks.0"]
     centred = before - before.mean(-1, keepdims=True)
