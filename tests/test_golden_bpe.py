@@ -126,10 +126,9 @@ def test_label_bank_and_its_golden_block_reproduce(golden, manifest):
 
 
 def test_eager_embeddings_are_the_checkpoints(golden, manifest):
-    """With MOBILE_SDK_BPE_WEIGHTS pointing at the weights the folder was exported from."""
-    weights = os.environ.get("MOBILE_SDK_BPE_WEIGHTS")
-    if not weights:
-        pytest.skip("set MOBILE_SDK_BPE_WEIGHTS to the open_clip state dict tests/golden_bpe was exported from")
+    """The shipped vit-bpe-world weights (or MOBILE_SDK_BPE_WEIGHTS) are the ones the folder was
+    exported from, and give its eager embeddings."""
+    weights = os.environ.get("MOBILE_SDK_BPE_WEIGHTS") or str(ROOT / "mobile_sdk/assets/vit-bpe-world.safetensors")
     if sha256_file(Path(weights)) != manifest["model"]["checkpoint_sha256"]:
         pytest.fail(f"{weights} is not the checkpoint of tests/golden_bpe (checkpoint_sha256 differs); {REFRESH}")
     from mobile_sdk.models._open_clip import load_open_clip
