@@ -53,6 +53,15 @@ class Suite:
     name = ""
 
     def sets(self, image_size: int, n: int | None = None) -> dict:
+        """The task sets at `image_size` (at most `n` per task / class / line), built once per
+        (image_size, n): an export checks a user's data before converting and scores it after,
+        from one read of the images."""
+        cache = self.__dict__.setdefault("_sets", {})
+        if (image_size, n) not in cache:
+            cache[(image_size, n)] = self._build(image_size, n)
+        return cache[(image_size, n)]
+
+    def _build(self, image_size: int, n: int | None) -> dict:
         raise NotImplementedError
 
     def chance(self, sets: dict) -> dict[str, float]:
@@ -85,7 +94,7 @@ class WorldSuite(Suite):
         self.split, self.seed = split, seed
         self.name = "world" if split == "test" else f"world:{split}"
 
-    def sets(self, image_size: int, n: int | None = None) -> dict:
+    def _build(self, image_size: int, n: int | None) -> dict:
         from .tasks import build_tasks
         return build_tasks(n=500 if n is None else n, image_size=image_size, seed=self.seed, split=self.split)
 
@@ -175,7 +184,7 @@ class FolderSuite(Suite):
         """Per class, its prompts (one per template)."""
         return [tuple(t.format(c) for t in self.templates) for c in self.classes]
 
-    def sets(self, image_size: int, n: int | None = None) -> dict:
+    def _build(self, image_size: int, n: int | None) -> dict:
         from .tasks import ZeroShotSet
 
         images, labels, self.skipped = [], [], []
@@ -229,7 +238,7 @@ class CaptionSuite(Suite):
             self.lines.append((img, caption))
         self.skipped: list[tuple[str, str]] = []
 
-    def sets(self, image_size: int, n: int | None = None) -> dict:
+    def _build(self, image_size: int, n: int | None) -> dict:
         lines = self.lines[:n] if n else self.lines
         files = list(dict.fromkeys(p for p, _ in lines))
         images, kept, self.skipped = _read_images(files, image_size, self.path.name)

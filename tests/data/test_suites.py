@@ -239,3 +239,17 @@ def test_templates_with_other_braces_and_binary_files_are_named(tmp_path):
     (tmp_path / "bin.jsonl").write_bytes(b"\xff\xfe\x00binary")
     with pytest.raises(DataError, match="not UTF-8"):
         load_suite(tmp_path / "bin.jsonl")
+
+
+def test_a_suite_reads_its_images_once_per_size(colour_folder, monkeypatch):
+    """An export checks the user's data before converting and scores it after: one read."""
+    import mobile_sdk.data.suites as suites
+
+    calls = []
+    real = suites.load_image
+    monkeypatch.setattr(suites, "load_image", lambda p, size: calls.append(p) or real(p, size))
+    suite = load_suite(colour_folder)
+    first = suite.sets(8, 2)
+    assert suite.sets(8, 2) is first and len(calls) == 6
+    suite.sets(16, 2)
+    assert len(calls) == 12
