@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet "torch==2.13.0" -e ".[dev]"
+	$(BIN)/python -m pip install --quiet "torch==2.13.0" -e ".[all,dev]"
 	touch $@
 
 # The main job on the built-in default: export the shipped model for every platform, check parity,

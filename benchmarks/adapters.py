@@ -29,7 +29,7 @@ def _one(model: str, platform: str, out: Path, precision: str, n: int) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from mobile_sdk.export import export, prepare_inputs
+    from mobile_sdk.exporter import export, prepare_inputs
     from mobile_sdk.manifest import _bytes
     from mobile_sdk.models._open_clip import import_open_clip
     from mobile_sdk.models.sources import load_adapter

@@ -45,7 +45,7 @@ def _config(spec: str):
 def sweep(checkpoint: Path, out: Path, configs: list[str], n: int) -> list[dict]:
     from converters import coreml
     from mobile_sdk.checkpoint import load_checkpoint
-    from mobile_sdk.export import prepare_inputs
+    from mobile_sdk.exporter import prepare_inputs
     from mobile_sdk.parity import ParityConfig, check_folder
 
     model, _ = load_checkpoint(checkpoint)

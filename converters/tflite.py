@@ -863,4 +863,4 @@ def load(path: str | Path, num_threads: int = 2) -> TFLiteRunner:
     return TFLiteRunner(path, num_threads)
 
 
-CONFIG = TFLiteConfig  # the config class mobile_sdk.export builds per precision
+CONFIG = TFLiteConfig  # the config class mobile_sdk.exporter builds per precision

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .errors import DataError
+from .progress import Steps
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +128,11 @@ def _onnx_sessions(tower_mod: torch.nn.Module, x: torch.Tensor, work: Path, thre
 
 def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: bool = True, on_step=None,
                  model=None, weights=None) -> dict:
-    from converters import platform_module
+    from converters import backends, platform_module
 
     from .checkpoint import assets_dir, load_checkpoint
     from .data.calibration import load_calibration
-    from .export import DEFAULT_CALIBRATION, square_size
+    from .exporter import DEFAULT_CALIBRATION, square_size
     from .models.sources import load_reference
     from .parity.check import EXPORT_RECORD, find_artifacts
 
@@ -159,6 +160,13 @@ def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: boo
         rows.append({"name": name, "kind": kind, "tower": tower, "precision": precision, "bytes": size,
                      "threads": n_threads, **t, "gflops": gflops, "rss_growth_mb": max(0.0, _rss_mb() - rss0)})
 
+    eager = {"reference": checkpoint}
+    for name in ("teacher", "student"):  # the built-in family's own peers
+        p = assets_dir() / f"{name}.safetensors"
+        if model.family == "builtin" and p.is_file() and (checkpoint is None or p.resolve() != checkpoint.resolve()):
+            eager[name] = p
+    timed = [m for m in metas if m["platform"] != "coreml"]
+    tick = Steps(on_step, len(threads) * (len(timed) + (len(towers) * (len(eager) + 1) if peers else 0)))
     peaks = {}
     for n in threads:
         set_threads(n)
@@ -167,8 +175,14 @@ def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: boo
             f = Path(m["file"])
             size = f.stat().st_size if f.is_file() else sum(p.stat().st_size for p in f.rglob("*") if p.is_file())
             label = f"{m['platform']} {m['tower']} {m['precision']}"
-            if on_step:
-                on_step(f"{label}, {n} thread(s)")
+            if m["platform"] != "coreml":
+                tick(f"{label}, {n} thread(s)")
+            gone = backends()[m["platform"]].missing() if m["platform"] in backends() else []
+            if gone and m["platform"] != "coreml":
+                rows.append({"name": label, "kind": "artifact", "tower": m["tower"], "precision": m["precision"],
+                             "bytes": size, "threads": n, "skipped": f"runtime not installed: "
+                             f"{backends()[m['platform']].install_hint()}"})
+                continue
             if m["platform"] == "coreml":
                 rows.append({"name": label, "kind": "artifact", "tower": m["tower"], "precision": m["precision"],
                              "bytes": size, "threads": n, "skipped": "Core ML runs only on Apple devices; the Linux "
@@ -182,16 +196,10 @@ def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: boo
             del runner
         if not peers:
             continue
-        eager = {"reference": checkpoint}
-        for name in ("teacher", "student"):  # the built-in family's own peers
-            p = assets_dir() / f"{name}.safetensors"
-            if model.family == "builtin" and p.is_file() and (checkpoint is None or p.resolve() != checkpoint.resolve()):
-                eager[name] = p
         for name, path in eager.items():
             em, emeta = (model, meta) if path == checkpoint else load_checkpoint(path)
             for tower in towers:
-                if on_step:
-                    on_step(f"eager {name} {tower}, {n} thread(s)")
+                tick(f"eager {name} {tower}, {n} thread(s)")
                 mod_t = em.tower(tower) if hasattr(em, "tower") else (em.visual if tower == "image" else em.text)
                 rss0 = _rss_mb()
                 nbytes = 4 * sum(p.numel() for p in mod_t.parameters())
@@ -206,8 +214,7 @@ def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: boo
             for tower in towers:
                 work = Path(tmp) / tower
                 work.mkdir(exist_ok=True)
-                if on_step:
-                    on_step(f"onnxruntime {tower}, {n} thread(s)")
+                tick(f"onnxruntime {tower}, {n} thread(s)")
                 rss0 = _rss_mb()
                 try:
                     sessions = _onnx_sessions(towers[tower], inputs[tower], work, n)

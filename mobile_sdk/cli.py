@@ -5,6 +5,7 @@ Library errors (SdkError) become a one-line message and exit code 2; `-v`/`-vv` 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from . import _logging
+from . import __version__, _logging
 from .errors import SdkError
 
 log = logging.getLogger("mobile_sdk")
@@ -30,9 +31,21 @@ def _friendly(fn):
             if log.isEnabledFor(logging.DEBUG):
                 log.exception("details")
             click.echo(f"error: {e}", err=True)
+            _native_log_hint()
             sys.exit(2)
+        except Exception:
+            _native_log_hint()
+            raise
 
     return wrapper
+
+
+def _native_log_hint() -> None:
+    from . import _console
+
+    if _console.STATE.native_log is not None and _console.STATE.native_log.is_file() \
+            and _console.STATE.native_log.stat().st_size:
+        click.echo(f"(the backends' own output of this run: {_console.STATE.native_log})", err=True)
 
 
 def _model_options(default: str):
@@ -47,11 +60,50 @@ def _model_options(default: str):
     return deco
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More logs: -v info, -vv debug.")
-def main(verbose: int) -> None:
+class _Group(click.Group):
+    """Accepts the global options (-v, -q, --log-file) after the subcommand too: they are moved in
+    front of it before parsing, as users of git or pip expect."""
+
+    def parse_args(self, ctx, args):
+        front, rest, i = [], [], 0
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                rest.extend(args[i:])
+                break
+            if a in ("-q", "--quiet", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}) \
+                    or a.startswith("--log-file="):
+                front.append(a)
+            elif a == "--log-file" and i + 1 < len(args):
+                front.extend(args[i:i + 2])
+                i += 1
+            else:
+                rest.append(a)
+            i += 1
+        return super().parse_args(ctx, front + rest)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="mobile-sdk",
+                      message="%(prog)s %(version)s (Python " + sys.version.split()[0] + ")")
+@click.option("-v", "--verbose", count=True, help="More output: -v info, -vv debug and the backends' own output. "
+                                                  "Accepted before or after the subcommand.")
+@click.option("-q", "--quiet", is_flag=True, help="Errors only: no progress, no warnings.")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Append every log record and the backends' own output to this file.")
+def main(verbose: int, quiet: bool, log_file) -> None:
     """Compress a CLIP-style model and ship it to phones, with proven parity."""
-    _logging.configure(verbose)
+    _logging.configure(-1 if quiet else verbose, log_file)
+
+
+@contextlib.contextmanager
+def _work():
+    """The context of a long command: the backends muted (see _console.py), and a progress display
+    (yielded) whose `stage(name)` gives the library its `on_step` callback."""
+    from . import _console
+
+    with _console.quiet_backends(), _console.Progress(_console.STATE.verbosity) as progress:
+        yield progress
 
 
 @main.command("models")
@@ -174,7 +226,8 @@ def eval_cmd(checkpoint, model_spec, weights, eval_data, prompts, n, split, json
     suite = WorldSuite(split) if eval_data in (None, "world") and prompts is None else load_suite(eval_data, prompts)
     if n is None and suite.kind == "world":
         n = 500
-    result = evaluate_checkpoint(source, n=n, split=split, device=device, suite=suite, weights=weights)
+    with _work():
+        result = evaluate_checkpoint(source, n=n, split=split, device=device, suite=suite, weights=weights)
     click.echo(render_table(result))
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -267,7 +320,7 @@ def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out,
     Writes OUT/PLATFORM/* artifacts, OUT/parity.{json,md,html}, OUT/bench.{json,png},
     OUT/manifest.json, OUT/golden.json (+ OUT/golden/*.png) and OUT/vocab.txt."""
     from .checkpoint import default_checkpoint
-    from .export import parse_precisions, resolve_targets
+    from .exporter import parse_precisions, resolve_targets
     from .parity import ParityConfig
     from .pipeline import SUMMARY_HEADER, run_pipeline, summary_rows
 
@@ -275,13 +328,14 @@ def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out,
     plats = resolve_targets(targets)
     chosen = parse_precisions(precisions, plats)
     towers = ("image", "text") if tower == "both" else (tower,)
-    click.echo(f"exporting {source} -> {out}", err=True)
-    result = run_pipeline(source, out, plats, chosen, towers, calibration_dir=calibration, weights=weights,
-                          parity_cfg=ParityConfig(n_test=n_test), parity=not no_parity, bench=not no_bench,
-                          golden=set(towers) == {"image", "text"}, echo=lambda m: click.echo(m, err=True),
-                          suite=_suite(eval_data, prompts if eval_data and Path(eval_data).is_dir() or not label_bank
-                                       else None),
-                          label_bank=label_bank, templates=_templates(prompts))
+    with _work() as progress:
+        progress.echo(f"exporting {source} -> {out}")
+        result = run_pipeline(source, out, plats, chosen, towers, calibration_dir=calibration, weights=weights,
+                              parity_cfg=ParityConfig(n_test=n_test), parity=not no_parity, bench=not no_bench,
+                              golden=set(towers) == {"image", "text"}, progress=progress,
+                              suite=_suite(eval_data, prompts if eval_data and Path(eval_data).is_dir()
+                                           or not label_bank else None),
+                              label_bank=label_bank, templates=_templates(prompts))
     _print_table(SUMMARY_HEADER, summary_rows(result))
     click.echo(f"manifest: {result.manifest}  ({result.seconds['total']:.0f} s: "
                + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items() if k != "total") + ")")
@@ -313,10 +367,10 @@ def parity_cmd(folder, checkpoint, model_spec, weights, json_path, n_test, local
     from .parity import ParityConfig, check_folder, write_reports
     from .parity.report import HEADER, summary_rows
 
-    report = check_folder(folder, checkpoint, ParityConfig(n_test=n_test, localize=localize),
-                          on_step=lambda label: click.echo(f"  checking {label} ...", err=True),
-                          model=model_spec, weights=weights,
-                          suite=None if eval_data is None and prompts is None else _suite(eval_data, prompts))
+    suite = None if eval_data is None and prompts is None else _suite(eval_data, prompts)
+    with _work() as progress:
+        report = check_folder(folder, checkpoint, ParityConfig(n_test=n_test, localize=localize),
+                              on_step=progress.stage("parity"), model=model_spec, weights=weights, suite=suite)
     paths = write_reports(report, folder, json_path)
     _print_table(HEADER, summary_rows(report))
     click.echo(f"wrote {', '.join(str(p) for p in paths)}")
@@ -380,8 +434,9 @@ def bench_cmd(folder, model_spec, weights, json_path, threads, no_peers) -> None
     if not counts or min(counts) < 1:
         raise ConfigError(f"--threads needs positive counts, got {threads!r}")
     _model_source(None, model_spec, weights)
-    result = bench_folder(folder, counts, peers=not no_peers, model=model_spec, weights=weights,
-                          on_step=lambda label: click.echo(f"  timing {label} ...", err=True))
+    with _work() as progress:
+        result = bench_folder(folder, counts, peers=not no_peers, model=model_spec, weights=weights,
+                              on_step=progress.stage("bench"))
     click.echo(render_table(result))
     text = json.dumps(result, indent=2) + "\n"
     (folder / "bench.json").write_text(text)

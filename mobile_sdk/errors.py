@@ -25,3 +25,7 @@ class DataError(SdkError):
 
 class ConversionError(SdkError):
     """A converter failed; the message names the failing op or step."""
+
+
+class BackendMissing(ConfigError):
+    """A platform's backend package is not installed; the message gives the pip command."""

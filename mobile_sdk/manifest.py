@@ -61,7 +61,7 @@ def model_section(model, meta: dict, checkpoint: Path | None, vocab_file: str = 
 
     from .data.tasks import ZEROSHOT_TASKS, class_prompts
     from .data.world import COLORS, POSITIONS, SHAPES, SIZES
-    from .export import square_size
+    from .exporter import square_size
     from .models.adapter import as_adapter
     from .tokenizer import default_vocab_path
 

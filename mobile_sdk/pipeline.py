@@ -31,7 +31,7 @@ class PipelineResult:
 
 def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, towers=("image", "text"),
                  calibration_dir=None, parity_cfg=None, bench: bool = True, parity: bool = True,
-                 golden: bool = True, threads=(1, 2), echo=print, weights=None, suite=None,
+                 golden: bool = True, threads=(1, 2), progress=None, weights=None, suite=None,
                  label_bank=None, templates=None) -> PipelineResult:
     """`checkpoint`: a built-in checkpoint path, a model source spec (`open_clip:ViT-B-32` with
     `weights`, `hf:DIR`, `module:function`) or a DualEncoder adapter. `suite`: the evaluation
@@ -39,9 +39,10 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     default: the built-in world); read before anything is converted, so bad data fails first.
     `label_bank`: a file of class names (or a list): their prompts (`templates`) are embedded by the
     eager text tower and shipped as OUT/label_bank.json, so an app can classify with the image
-    tower alone."""
+    tower alone. `progress`: an object whose `stage(name)` returns the `on_step(label, index, total)`
+    callback of that stage (the CLI's progress bar, `_console.Progress`); default: silent."""
     from .data.suites import load_suite
-    from .export import export, prepare_inputs
+    from .exporter import export, prepare_inputs
     from .manifest import build_manifest, write_manifest
     from .models.sources import load_adapter
 
@@ -59,7 +60,7 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     model = load_adapter(checkpoint, weights)
     if parity and suite.kind != "world":
         # read the user's images now: an empty class or a bad image fails before anything converts
-        from .export import square_size
+        from .exporter import square_size
         from .parity import ParityConfig
 
         suite.sets(square_size(model), (parity_cfg or ParityConfig()).n_test)
@@ -67,21 +68,21 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     checkpoint = Path(model.weights) if model.family == "builtin" and model.weights else None
 
     def step(name, fn):
-        echo(f"[{time.perf_counter() - t_start:6.1f}s] {name} ...")
+        on_step = progress.stage(name) if progress is not None else None
         t0 = time.perf_counter()
-        res = fn()
+        res = fn(on_step)
         seconds[name] = round(time.perf_counter() - t0, 1)
         return res
 
-    inputs = step("calibration data", lambda: prepare_inputs(model, calibration_dir, towers=towers))
+    inputs = step("calibration data", lambda _: prepare_inputs(model, calibration_dir, towers=towers))
     # Conversions run in a staging folder beside OUT and are moved in only when all succeeded: a
     # failing target leaves no partial OUT, and an earlier export in OUT intact.
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
     try:
-        artifacts = step("convert", lambda: export(model, stage, targets, precisions, towers, inputs=inputs,
+        artifacts = step("convert", lambda on_step: export(model, stage, targets, precisions, towers, inputs=inputs,
                                                    checkpoint=checkpoint, eval_data=suite.describe(),
-                                                   on_step=lambda label: echo(f"    converting {label}")))
+                                                   on_step=on_step))
         artifacts = _move_in(stage, out, artifacts)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -90,15 +91,14 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
         from .parity import ParityConfig, check_folder, write_reports
 
         cfg = parity_cfg or ParityConfig()
-        report = step("parity", lambda: check_folder(out, cfg=cfg, model=model, suite=suite,
-                                                     on_step=lambda label: echo(f"    checking {label}")))
+        report = step("parity", lambda on_step: check_folder(out, cfg=cfg, model=model, suite=suite,
+                                                              on_step=on_step))
         write_reports(report, out)
     bench_result = None
     if bench:
         from .bench import bench_folder, write_plot
 
-        bench_result = step("bench", lambda: bench_folder(out, threads, model=model,
-                                                          on_step=lambda label: echo(f"    timing {label}")))
+        bench_result = step("bench", lambda on_step: bench_folder(out, threads, model=model, on_step=on_step))
         (out / "bench.json").write_text(json.dumps(bench_result, indent=2) + "\n")
         write_plot(bench_result, report, out / "bench.png")
     tokenizer_files = model.tokenizer.files(out) if hasattr(model.tokenizer, "files") else {}
@@ -106,12 +106,12 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     if classes is not None:
         from .label_bank import write_label_bank
 
-        manifest["label_bank"] = step("label bank", lambda: write_label_bank(out, model, classes, templates))
+        manifest["label_bank"] = step("label bank", lambda _: write_label_bank(out, model, classes, templates))
     golden_path = None
     if golden:
         from .golden import GOLDEN_FILE, write_golden
 
-        golden_path = step("golden vectors", lambda: write_golden(out, model, manifest))
+        golden_path = step("golden vectors", lambda _: write_golden(out, model, manifest))
         manifest["golden"] = GOLDEN_FILE
     path = write_manifest(manifest, out)
     seconds["total"] = round(time.perf_counter() - t_start, 1)

@@ -12,7 +12,7 @@ from tests.conftest import copy_calibration
 from mobile_sdk.checkpoint import load_checkpoint, save_checkpoint
 from mobile_sdk.cli import main
 from mobile_sdk.errors import ConfigError
-from mobile_sdk.export import parse_precisions, resolve_targets
+from mobile_sdk.exporter import parse_precisions, resolve_targets
 from mobile_sdk.models import create_model
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ConversionError, DataError, SdkError
+from ..errors import BackendMissing, ConversionError, DataError, SdkError
+from ..progress import Steps
 from .localize import compare_layers, reference_intermediates
 from .metrics import output_metrics
 from .tolerances import ParityConfig, as_dict
@@ -74,7 +75,7 @@ def _data(model, cal_dir: Path, cfg: ParityConfig, suite):
     """Calibration and evaluation-suite inputs of both towers, in the model's raw input format."""
     from ..data.calibration import load_calibration
     from ..data.suites import sample_inputs
-    from ..export import square_size
+    from ..exporter import square_size
 
     size = square_size(model)
     tok = model.tokenizer
@@ -105,7 +106,7 @@ def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: 
     from converters import platform_module
 
     from ..data.tasks import accuracy, predict
-    from ..export import DEFAULT_CALIBRATION
+    from ..exporter import DEFAULT_CALIBRATION
     from ..models.sources import load_reference
     from ..evaluate import agreement, runner_encoders, torch_encoders
 
@@ -132,18 +133,21 @@ def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: 
 
     results: list[ArtifactResult] = []
     runners: dict[tuple[str, str, str], object] = {}
+    families: dict[tuple[str, str], set] = {}
+    for m in metas:
+        families.setdefault((m["platform"], m["precision"]), set()).add(m["tower"])
+    tick = Steps(on_step, len(metas) + sum(t == {"image", "text"} for t in families.values()))
     for meta in metas:
         t0 = time.perf_counter()
         f = Path(meta["file"])
         size = f.stat().st_size if f.is_file() else sum(p.stat().st_size for p in f.rglob("*") if p.is_file())
         res = ArtifactResult(meta["platform"], meta["tower"], meta["precision"], str(f.relative_to(folder)), size)
         res.tolerance = as_dict(cfg.tolerance(res.platform, res.precision))
-        if on_step:
-            on_step(f"{res.platform} {res.tower} {res.precision}")
+        tick(f"{res.platform} {res.tower} {res.precision}")
         try:
             mod = platform_module(res.platform)
             runner = mod.load(f)
-        except ImportError as e:
+        except (ImportError, BackendMissing) as e:
             res.status, res.reasons = "skipped", [f"runtime not available: {e}"]
             results.append(res)
             continue
@@ -177,8 +181,7 @@ def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: 
     for (plat, prec), towers in pairs.items():
         if set(towers) != {"image", "text"}:
             continue
-        if on_step:
-            on_step(f"{plat} {prec}: tasks")
+        tick(f"{plat} {prec}: tasks")
         try:
             preds = predict(sets, *runner_encoders(towers["image"], towers["text"]), tok)
         except SdkError as e:
@@ -261,7 +264,7 @@ def _localize(model, res: ArtifactResult, folder: Path, data, record: dict, cfg:
     """Per-layer comparison; platforms that rebuild the artifact get the export's own calibration."""
     from converters import platform_module
 
-    from ..export import DEFAULT_CALIBRATION_N, prepare_inputs
+    from ..exporter import DEFAULT_CALIBRATION_N, prepare_inputs
 
     mod = platform_module(res.platform)
     fn = getattr(mod, "intermediates", None)

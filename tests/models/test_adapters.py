@@ -120,7 +120,7 @@ def adapters(sources) -> dict[str, DualEncoder]:
 @pytest.fixture(scope="module")
 def real_inputs(adapters) -> dict[str, object]:
     """Calibration images at each model's input size and calibration captions, tokenized."""
-    from mobile_sdk.export import prepare_inputs
+    from mobile_sdk.exporter import prepare_inputs
 
     return {k: prepare_inputs(a, n=16) for k, a in adapters.items()}
 
@@ -314,7 +314,7 @@ def test_every_tower_exports_at_fp32_matching_eager(adapters, real_inputs, famil
     images it was made from), and the artifact matches eager on other real images too."""
     from converters import platform_module
 
-    from mobile_sdk.export import ExportInputs, export
+    from mobile_sdk.exporter import ExportInputs, export
 
     a = adapters[family]
     x = real_inputs[family]
@@ -339,7 +339,7 @@ def test_a_drifting_fp32_artifact_fails_the_export_and_is_not_kept(adapters, rea
     naming the first diverging layer, and its files are removed."""
     import converters.coreml as cml
 
-    from mobile_sdk.export import ExportInputs, export
+    from mobile_sdk.exporter import ExportInputs, export
 
     family = "open_clip:tiny-ViT-B-32"
     x = real_inputs[family]

@@ -11,7 +11,7 @@ from tests.conftest import copy_calibration
 from mobile_sdk.checkpoint import load_checkpoint, save_checkpoint
 from mobile_sdk.cli import main
 from mobile_sdk.errors import DataError
-from mobile_sdk.export import export
+from mobile_sdk.exporter import export
 from mobile_sdk.models import create_model
 from mobile_sdk.parity import ParityConfig, check_folder, write_reports
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mobile_sdk.checkpoint import default_checkpoint, load_checkpoint
-from mobile_sdk.export import export
+from mobile_sdk.exporter import export
 from mobile_sdk.parity import ParityConfig, check_folder
 
 BASELINE = Path(__file__).parent / "baseline.json"

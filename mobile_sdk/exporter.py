@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
+from .progress import Steps
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,30 @@ def default_precision(module, tower: str) -> str:
 
 
 def resolve_targets(targets: tuple[str, ...] | list[str]) -> list[str]:
-    from converters import PLATFORMS
+    """Target names -> platforms. `all` is every platform whose backend is installed (the others are
+    named in a warning with their install command); a platform named explicitly must be installed."""
+    from converters import PLATFORMS, backends, installed_platforms
 
     out: list[str] = []
     for t in targets or ("all",):
-        for name in (PLATFORMS if t == "all" else (t,)):
+        if t == "all":
+            names = installed_platforms()
+            skipped = [b for n, b in backends().items() if n not in names]
+            if not names:
+                from .errors import BackendMissing
+
+                raise BackendMissing("no platform backend is installed; install one or all of them in the same pip "
+                                     "call as the torch pin: pip install 'torch==2.13.0' \"mobile-sdk[all]\" (or "
+                                     + ", ".join(f'[{b.extra}]' for b in backends().values()) + ")")
+            for b in skipped:
+                log.warning("skipping %s: its backend (%s) is not installed; %s", b.name, ", ".join(b.missing()),
+                            b.install_hint())
+        else:
+            names = (t,)
+        for name in names:
             if name not in PLATFORMS:
                 raise ConfigError(f"unknown target {name!r}; choose one of {', '.join(PLATFORMS)} or 'all'")
+            backends()[name].require()
             if name not in out:
                 out.append(name)
     return out
@@ -123,7 +141,7 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
     """Convert each tower of `model` for each target; returns the Artifacts.
 
     `precisions` maps a platform to the precisions to write (default: the platform's default per
-    tower). `on_step(label)` is called before each conversion (progress display). `checkpoint`
+    tower). `on_step(label, index, total)` is called before each conversion (progress.py). `checkpoint`
     (where `model` came from) and `eval_data` (the evaluation suite's `describe()`) are recorded in
     OUT/export.json for the parity checker. `verify`:
     each artifact is run on its runtime against the eager tower right after conversion
@@ -150,10 +168,10 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
             plan.append((plat, mod, tower, list(precs)))
     artifacts = []
     _write_record(out_dir, model, checkpoint, inputs, eval_data)
+    tick = Steps(on_step, len(plan))
     for plat, mod, tower, precs in plan:
         label = f"{plat} {tower} {', '.join(precs)}"
-        if on_step:
-            on_step(label)
+        tick(label)
         t0 = time.perf_counter()
         configs = [mod.CONFIG(precision=p) for p in precs]
         if len(configs) > 1 and hasattr(mod, "convert_many"):  # one shared front end (TFLite: one onnx2tf run)
