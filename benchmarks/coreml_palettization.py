@@ -1,4 +1,4 @@
-"""Core ML palettization sweep (issue #7): every nbits x granularity on one checkpoint, each measured
+"""Core ML palettization sweep: every nbits x granularity on one checkpoint, each measured
 through the MIL interpreter by the parity checker, as a table.
 
     python benchmarks/coreml_palettization.py [--checkpoint PATH] [--out runs/coreml_sweep] [--n 100]
@@ -7,7 +7,7 @@ through the MIL interpreter by the parity checker, as a table.
 Per configuration: both towers converted (`converters.coreml.convert`, calibration_data/ as the
 verification inputs), then `mobile_sdk.parity.check_folder` on them: weight-file bytes per tower,
 cosine mean / min vs eager PyTorch on the test split (interpreter with fp16 compute), zero-shot top-1
-agreement with eager and the zero-shot mean accuracy of the Core ML pair. The rule of issue #7 picks
+agreement with eager and the zero-shot mean accuracy of the Core ML pair. The default's rule picks
 the smallest configuration with cosine mean >= 0.99 (both towers) and zero-shot agreement >= 0.98;
 the script prints it. Every configuration takes ~4 minutes on 2 cores for the shipped student.
 """

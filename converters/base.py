@@ -1,4 +1,4 @@
-"""The converter contract shared by every platform (ARCHITECTURE.md, "Contracts").
+"""The converter contract shared by every platform.
 
 A converter turns one tower (`image` or `text`) into one artifact file:
     convert(model, example_inputs, config, out_dir) -> Artifact
@@ -77,3 +77,36 @@ def atomic_output(final: Path):
             os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+def describe(model, tower: str, precision: str, example_shape: tuple[int, ...]) -> dict:
+    """What an artifact says about itself, the same on every platform: one-line descriptions of the
+    model, its input and its output (named as in the manifest), author, license, version, and the
+    preprocessing an app must apply. Core ML stores it in the package's metadata; every sidecar
+    .json and the manifest carry it as `description`."""
+    from mobile_sdk import __version__
+    from mobile_sdk.models.adapter import as_adapter
+
+    model = as_adapter(model)
+    pre = model.preprocess
+    if tower == "image":
+        h, w = pre.size
+        inp = ("pixels", f"RGB image, shape {tuple(example_shape)} (NCHW), float32 values 0..255. Resize "
+               f"({pre.resize}, {pre.interpolation}) to {h}x{w}; the mean {tuple(pre.mean)} / std "
+               f"{tuple(pre.std)} normalization is inside the model.")
+    else:
+        kind = model.tokenizer.describe().get("kind", "word") if hasattr(model.tokenizer, "describe") else "custom"
+        inp = ("ids", f"token ids, shape {tuple(example_shape)}, int32, from the {kind} tokenizer the manifest "
+                      f"describes (context {example_shape[-1]}, zero-padded).")
+    license_ = (model.info or {}).get("license") or ("Apache-2.0" if model.family == "builtin"
+                                                    else f"the license of the source weights ({model.name})")
+    return {
+        "short_description": f"{model.name}: {tower} tower of a CLIP-style dual encoder, {precision}; compare an "
+                             f"image and a text embedding by their dot product (cosine).",
+        "inputs": {inp[0]: inp[1]},
+        "outputs": {"embedding": f"unit-length (L2-normalized) embedding, shape (1, {model.embed_dim}), float32."},
+        "author": f"mobile-sdk {__version__}",
+        "license": license_,
+        "version": __version__,
+        "preprocess": pre.to_dict() if tower == "image" else None,
+    }

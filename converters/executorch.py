@@ -23,13 +23,13 @@ import torch
 
 from mobile_sdk.errors import ConversionError, DataError
 
-from .base import Artifact, TensorSpec, atomic_output
+from .base import Artifact, TensorSpec, atomic_output, describe
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "executorch"
 PRECISIONS = ("fp32", "int8", "int8_dynamic")
-# Issue #5: the default is the most accurate int8 variant that passes parity. On the shipped student
+# The default is the most accurate int8 variant that passes parity. On the shipped student
 # (make demo, 100 test samples per task) both pass; int8_dynamic is the more accurate: cosine
 # 0.99999 / 0.99998 (image / text) vs static 0.99994 / 0.99975, zero-shot agreement 99.6% both,
 # latency 0.34 vs 0.36 ms (image, 2 threads).
@@ -147,6 +147,7 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
     artifact = Artifact(PLATFORM, tower, config.precision, path, [_input_spec(tower, example)],
                         [TensorSpec("embedding", tuple(reference.shape), "float32", "NC")], {"delegation": report})
     artifact.extra["bytes"] = len(program.buffer)
+    artifact.extra["description"] = describe(model, tower, config.precision, tuple(example.shape))
     if twin is not None:
         twin_path = out_dir / "debug" / path.name
         artifact.extra["debug_twin"] = {"file": f"debug/{path.name}", "outputs": twin[1]}

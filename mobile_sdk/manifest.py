@@ -10,7 +10,7 @@ Schema (version 1; documented in docs/manifest.md, validated on write and on rea
                              "merges_sha256", "vocab_size", "context_length", "pad_id", "sot_id", "eot_id",
                              "unk_id" (word), "lowercase", "separators", "reference"},
                "tasks": {task: {"labels": [str], "prompts": [str]}}},
-     "artifacts": [{"platform", "tower", "precision", "variant", "file", "sha256", "bytes",
+     "artifacts": [{"platform", "tower", "precision", "variant", "default": bool, "file", "sha256", "bytes",
                     "inputs": [TensorSpec], "outputs": [TensorSpec], "parity": {...} | null}],
      "golden": "golden.json" | null}
 
@@ -31,10 +31,10 @@ from .errors import DataError
 SCHEMA = "mobile-sdk-manifest"
 SCHEMA_VERSION = 1
 TOWERS = ("image", "text")
-# What each precision is for (the apps pick by variant, not by guessing from names).
+# What each precision is for, in words for people (apps pick their default by the `default` field).
 VARIANTS = {
     ("tflite", "int8"): "full-integer int8: every tensor integer, for NPUs / DSPs",
-    ("tflite", "int8_cpu"): "CPU int8: one XNNPACK partition, float islands for softmax / GELU / norms (Android default)",
+    ("tflite", "int8_cpu"): "CPU int8: one XNNPACK partition, float islands for softmax / GELU / norms",
 }
 
 
@@ -108,6 +108,29 @@ def model_section(model, meta: dict, checkpoint: Path | None, vocab_file: str = 
     }
 
 
+# The precision an app loads by default on each platform: the first of these that was exported
+# (both towers, or the image tower for an image-only export); else `int8`, else the first one.
+APP_DEFAULTS = {"tflite": ("int8_cpu", "int8"), "executorch": ("int8_dynamic", "int8"),
+                "coreml": ("pal6", "pal4", "pal8", "pal3", "pal2", "pal1", "fp16")}
+
+
+def mark_defaults(arts: list[dict]) -> list[dict]:
+    """Set `default: true` on the artifacts (both towers) of each platform's default precision
+    (APP_DEFAULTS) and `false` on the others: the apps read this field, never a description."""
+    for plat in dict.fromkeys(a["platform"] for a in arts):
+        towers = {}
+        for a in arts:
+            if a["platform"] == plat:
+                towers.setdefault(a["precision"], set()).add(a["tower"])
+        pairs = [p for p, t in towers.items() if set(TOWERS) <= t]
+        ps = pairs or [p for p, t in towers.items() if "image" in t] or list(towers)
+        chosen = next((p for p in APP_DEFAULTS.get(plat, ()) + ("int8",) if p in ps), ps[0])
+        for a in arts:
+            if a["platform"] == plat:
+                a["default"] = a["precision"] == chosen
+    return arts
+
+
 def artifact_entry(meta: dict, folder: Path, parity: dict | None) -> dict:
     f = Path(meta["file"])
     return {
@@ -128,8 +151,8 @@ def build_manifest(folder: Path, model, meta: dict, checkpoint: Path | None, par
     for a in (parity_report or {}).get("artifacts", []):
         by_key[a["file"]] = {"status": a["status"], "reasons": a["reasons"], "calibration": a["calibration"],
                              "test": a["test"], "agreement": a.get("tasks", {}).get("agreement")}
-    arts = [artifact_entry(m, folder, by_key.get(str(Path(m["file"]).relative_to(folder))))
-            for m in find_artifacts(folder)]
+    arts = mark_defaults([artifact_entry(m, folder, by_key.get(str(Path(m["file"]).relative_to(folder))))
+                          for m in find_artifacts(folder)])
     section = model_section(model, meta, checkpoint, tokenizer_files=tokenizer_files)
     merges = section["tokenizer"].get("merges_file")
     if merges and (folder / merges).is_file():  # the apps check the BPE merges file they bundle against it
@@ -192,6 +215,8 @@ def validate_manifest(d: dict, folder: Path | None = None) -> dict:
         for k in ("precision", "variant", "file", "sha256"):
             _need(a, k, str, w)
         _need(a, "bytes", int, w)
+        if "default" in a and not isinstance(a["default"], bool):
+            raise DataError(f"manifest: {w}.default must be true or false, got {a['default']!r}")
         for io_key in ("inputs", "outputs"):
             for j, spec in enumerate(_need(a, io_key, list, w)):
                 _need(spec, "name", str, f"{w}.{io_key}[{j}]")
@@ -205,6 +230,11 @@ def validate_manifest(d: dict, folder: Path | None = None) -> dict:
                 raise DataError(f"manifest: {w} file {f} is missing")
             if sha256_file(f) != a["sha256"]:
                 raise DataError(f"manifest: {w} file {f} does not match its sha256; re-export or restore it")
+    marked = {(a["platform"], a["precision"]) for a in arts if a.get("default")}
+    for plat in {p for p, _ in marked}:
+        if len([1 for p, _ in marked if p == plat]) > 1:
+            raise DataError(f"manifest: more than one {plat} precision is marked default: "
+                            f"{sorted(q for p, q in marked if p == plat)}")
     return d
 
 

@@ -1,6 +1,7 @@
 """The one-command pipeline: all outputs on success; nothing partial on a failing target."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -37,6 +38,10 @@ def test_export_writes_everything_and_a_valid_manifest(setup):
     assert (out / "golden.json").is_file() and (out / "vocab.txt").is_file() and (out / "parity.html").is_file()
     meta = json.loads((out / "executorch" / "image_fp32.json").read_text())
     assert meta["path"] == str(out / "executorch" / "image_fp32.pte")
+    desc = meta["extra"]["description"]  # the artifact describes itself, with the manifest's names
+    assert set(desc["inputs"]) == {"pixels"} and set(desc["outputs"]) == {"embedding"}
+    assert desc["preprocess"]["size"] == [64, 64] and desc["author"].startswith("mobile-sdk ")
+    assert [a["default"] for a in m["artifacts"]] == [True, True]
     assert not [p for p in root.iterdir() if "staging" in p.name]
     assert "manifest:" in r.output and "PASS" in r.output
 
@@ -70,7 +75,7 @@ def test_a_failing_target_leaves_no_partial_output(setup, monkeypatch):
 
 @pytest.mark.slow
 def test_export_twice_gives_the_same_files(setup):
-    """Issue #9: the same checkpoint and calibration data give byte-identical artifacts on every
+    """The same checkpoint and calibration data give byte-identical artifacts on every
     platform (Core ML packages through converters.coreml.make_reproducible)."""
     root, cal, ckpt = setup
     sums = []
@@ -85,3 +90,27 @@ def test_export_twice_gives_the_same_files(setup):
         sums.append({a["file"]: a["sha256"] for a in read_manifest(out)["artifacts"]})
     assert {f.split("/")[0] for f in sums[0]} == {"executorch", "tflite", "coreml"}, sums[0]
     assert sums[0] == sums[1]
+
+
+def test_each_platform_marks_one_default_precision():
+    from mobile_sdk.errors import DataError
+    from mobile_sdk.manifest import mark_defaults, validate_manifest
+
+    def arts(*keys):
+        return [{"platform": p, "tower": t, "precision": q} for p, q in keys for t in ("image", "text")]
+
+    marked = mark_defaults(arts(("tflite", "int8"), ("tflite", "int8_cpu"), ("coreml", "fp32"), ("coreml", "pal4"),
+                                ("executorch", "fp32")))
+    assert {(a["platform"], a["precision"]) for a in marked if a["default"]} == {
+        ("tflite", "int8_cpu"), ("coreml", "pal4"), ("executorch", "fp32")}
+    # an image-only precision is chosen only when no precision has both towers
+    only = mark_defaults(arts(("tflite", "fp32")) + [{"platform": "tflite", "tower": "image", "precision": "int8_cpu"}])
+    assert {a["precision"] for a in only if a["default"]} == {"fp32"}
+    m = json.loads((Path(__file__).parent / "golden" / "manifest.json").read_text())
+    for a in m["artifacts"]:
+        a["default"] = a["platform"] == "tflite"
+    with pytest.raises(DataError, match="more than one tflite precision is marked default"):
+        validate_manifest(m)
+    m["artifacts"][0]["default"] = "yes"
+    with pytest.raises(DataError, match="default must be true or false"):
+        validate_manifest(m)

@@ -21,7 +21,7 @@ MARGINS = {
                 "zeroshot_relation": 0.45, "retrieval_i2t": 0.25, "retrieval_t2i": 0.28},
 }
 ZEROSHOT_MEAN_MARGIN = {"teacher": 0.60, "student": 0.60}
-# Issue #4's bar: the student loses at most 3 points of zero-shot mean against the teacher (n=500:
+# The student's bar: the student loses at most 3 points of zero-shot mean against the teacher (n=500:
 # it loses 0.4, docs/student.md). On the same 100 samples per task the paired difference's noise is
 # ~2 points, hence 5.
 STUDENT_MAX_DROP = 0.05

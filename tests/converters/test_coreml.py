@@ -239,7 +239,7 @@ class TinyText(nn.Module):
     def forward(self, ids):
         x = self.tok(ids)  # (1, T, 64)
         s = x @ x.transpose(1, 2)
-        if self.masked:  # the STACK.md pitfall: folded to NaN constants by torch.export
+        if self.masked:  # a known pitfall: folded to NaN constants by torch.export
             s = s + torch.full((ids.shape[1], ids.shape[1]), float("-inf")).triu(1)
         x = s.softmax(-1) @ x
         return self.proj(torch.relu(self.fc(x)))[:, 0]
@@ -419,3 +419,23 @@ def test_intermediates_need_the_artifact_and_a_known_precision():
         coreml.intermediates(SimpleNamespace(), "text", "fp16", torch.zeros(1, 20, dtype=torch.int32), None, None)
     with pytest.raises(ConversionError, match="unknown Core ML precision"):
         coreml.intermediates(SimpleNamespace(), "text", "int8", torch.zeros(1, 20, dtype=torch.int32), None, "x")
+
+
+def test_packages_describe_themselves(default):
+    import coremltools as ct
+
+    import mobile_sdk
+
+    for tower, name in (("image", "pixels"), ("text", "ids")):
+        a = default[tower]
+        ml = ct.models.MLModel(str(a.path), skip_model_load=True)
+        assert ml.author == f"mobile-sdk {mobile_sdk.__version__}" and ml.version == mobile_sdk.__version__
+        assert ml.license == "Apache-2.0"
+        assert f"{tower} tower" in ml.short_description
+        assert "0..255" in ml.input_description[name] if tower == "image" else "token ids" in ml.input_description[name]
+        assert "L2-normalized" in ml.output_description["embedding"]
+        meta = ml.user_defined_metadata
+        assert meta["mobile_sdk.tower"] == tower and meta["mobile_sdk.precision"] == a.precision
+        if tower == "image":
+            assert json.loads(meta["mobile_sdk.preprocess"])["size"] == [64, 64]
+        assert a.extra["description"]["short_description"] == ml.short_description

@@ -360,7 +360,7 @@ def test_broken_programs_disagree_with_eager(tmp_path, bug):
 
 @pytest.mark.slow
 def test_nan_constant_is_localized(tmp_path):
-    """torch.full(-inf).triu(1) folds to NaN constants under torch.export (STACK.md): the interpreter
+    """torch.full(-inf).triu(1) folds to NaN constants under torch.export: the interpreter
     names the first op whose output is not finite."""
     from converters.mil import MilProgram
 

@@ -495,3 +495,24 @@ def test_layer_mapping_refuses_graphs_it_does_not_understand():
         tflite.layer_tensors(ops, ["blocks.0", "blocks.1", "blocks.2", "ln_final"])
     with pytest.raises(ConversionError, match="artifact_path"):
         tflite.intermediates(SimpleNamespace(), "text", "int8", torch.zeros(1, 20, dtype=torch.int32), None, None)
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+@pytest.mark.parametrize("tower", ["image", "text"])
+def test_tensors_and_signature_carry_the_manifest_names(converted, tower):
+    from ai_edge_litert.interpreter import Interpreter
+
+    name = {"image": "pixels", "text": "ids"}[tower]
+    for precision, art in converted[tower][1].items():
+        it = Interpreter(model_path=str(art.path))
+        assert [d["name"] for d in it.get_input_details()] == [name], precision
+        assert [d["name"] for d in it.get_output_details()] == ["embedding"], precision
+        # the int8 models come with a signature (onnx2tf's float files have none)
+        assert it.get_signature_list() in ({}, {"serving_default": {"inputs": [name], "outputs": ["embedding"]}})
+        if precision.startswith("int8"):
+            assert it.get_signature_list(), precision
+        names = [d["name"] for d in it.get_tensor_details()]
+        assert names.count("embedding") == 1 and names.count(name) == 1, precision
+        assert (art.inputs[0].name, art.outputs[0].name) == (name, "embedding")
+        assert set(art.extra["description"]["inputs"]) == {name}

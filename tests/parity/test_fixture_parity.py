@@ -11,6 +11,7 @@ suites) are marked as the known gap while the shipped weights are under-trained.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,13 +50,14 @@ def reports(tmp_path_factory):
     r = subprocess.run([exe, "export", "--model", "vit-bpe-world", "--out", "out", "--eval-data", str(shapes),
                         "--prompts", str(prompts), "--no-bench"], cwd=user, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-4000:]
+    export_output = r.stdout + r.stderr
     folder_report = json.loads((user / "out" / "parity.json").read_text())
     other = tmp_path_factory.mktemp("other")
     r = subprocess.run([exe, "parity", str(user / "out"), "--eval-data", "world", "--n", str(WORLD_N),
                         "--json", str(other / "world.json")], cwd=other, capture_output=True, text=True)
     world_report = json.loads((other / "world.json").read_text())
     return {"out": user / "out", "folder": folder_report, "world": world_report, "world_rc": r.returncode,
-            "world_stderr": r.stderr}
+            "world_stderr": r.stderr, "output": export_output + r.stdout + r.stderr}
 
 
 UNDERTRAINED = ("the shipped vit-bpe-world is under-trained (48.8% mean zero-shot accuracy on the world's test "
@@ -136,3 +138,16 @@ def test_the_export_ships_what_an_app_needs(reports):
     for prec in ("int8", "int8_cpu"):
         meta = json.loads((reports["out"] / "tflite" / f"text_{prec}.json").read_text())
         assert meta["extra"]["residual_rotation"] is True, meta.get("extra")
+
+
+@pytest.mark.slow
+def test_a_user_sees_progress_and_results_but_no_backend_chatter(reports):
+    """Run from a folder outside the checkout, as a user would: the backends' C++ lines, Python
+    warnings and tracebacks stay off the terminal; the stages and the summary are there."""
+    out = reports["output"]
+    chatter = [line for line in out.splitlines()
+               if re.search(r"\[\w+\.(cpp|cc|h):\d+\]|Warning:|Traceback|^[IWE]\d{4} ", line)]
+    assert chatter == [], chatter[:10]
+    for stage in ("convert", "parity", "golden vectors"):
+        assert stage in out
+    assert "zero-shot agreement" in out  # the summary table

@@ -49,7 +49,7 @@ def test_shipped_artifacts_match_baseline(report):
         assert a["status"] != "skipped", a
         assert not a["test"]["nonfinite"] and not a["calibration"]["nonfinite"], a["file"]
         assert a["test"]["cosine_mean"] >= a["tolerance"]["cosine_mean"], (a["file"], a["test"])
-        # the absolute bars (cosine and zero-shot agreement, e.g. LiteRT int8 >= 98%, issue #6)
+        # the absolute bars (cosine and zero-shot agreement, e.g. LiteRT int8 >= 98%)
         assert a["status"] == "pass", (a["file"], a["reasons"])
     for f, g in got.items():
         b = base[f]

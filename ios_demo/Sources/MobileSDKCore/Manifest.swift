@@ -219,6 +219,8 @@ public struct Manifest: Codable, Sendable {
         public let bytes: Int
         public let inputs: [TensorSpec]
         public let outputs: [TensorSpec]
+        /// The manifest's `default` field: this platform's default precision (nil in older manifests).
+        public let isDefault: Bool?
 
         enum CodingKeys: String, CodingKey {
             case platform
@@ -230,6 +232,7 @@ public struct Manifest: Codable, Sendable {
             case bytes
             case inputs
             case outputs
+            case isDefault = "default"
         }
 
         public var description: String { "\(platform)/\(tower)/\(precision) (\(file))" }
@@ -460,9 +463,10 @@ public struct Manifest: Codable, Sendable {
     /// Whether any artifact is a text tower (an export with `--tower image` has none).
     public var hasTextTower: Bool { artifacts.contains { $0.tower == "text" } }
 
-    /// The precision the app uses by default on `platform`: for Core ML the first palettized one
-    /// ("pal6" is the SDK's default), for TFLite the variant marked "Android default", then
-    /// "int8"; else the first precision with both towers. When the platform has no image + text
+    /// The precision the app uses by default on `platform`: the one the manifest marks
+    /// `"default": true`; in a manifest without the mark, for Core ML the first palettized one
+    /// ("pal6" is the SDK's default), for TFLite "int8_cpu", then "int8"; else the first precision
+    /// with both towers. When the platform has no image + text
     /// pair (an image-tower-only export), the same rules pick among the precisions with an image tower.
     public func defaultPrecision(platform: String) throws -> String {
         let pairs = precisions(platform: platform)
@@ -471,13 +475,13 @@ public struct Manifest: Codable, Sendable {
             throw SDKError(.modelFile, "the manifest lists no \(platform) artifacts with an image tower; export "
                 + "them with `mobile-sdk export`")
         }
+        for p in ps where find(platform: platform, tower: "image", precision: p)?.isDefault == true {
+            return p  // the manifest's own mark
+        }
         if platform == "coreml", let pal = ps.first(where: { $0.hasPrefix("pal") }) {
             return pal
         }
         if platform == "tflite" {
-            for p in ps where find(platform: platform, tower: "image", precision: p)?.variant.contains("Android default") == true {
-                return p
-            }
             if ps.contains("int8_cpu") {
                 return "int8_cpu"
             }

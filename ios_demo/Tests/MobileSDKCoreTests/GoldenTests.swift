@@ -27,6 +27,22 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    /// The app's default precision is the one the manifest marks `"default": true`, wherever the
+    /// mark is (moved here from LiteRT int8_cpu to int8), not a rule of the app's own.
+    func testTheManifestsDefaultMarkDecides() throws {
+        let m = try GoldenFiles.manifest()
+        XCTAssertEqual(m.find(platform: "tflite", tower: "image", precision: "int8_cpu")?.isDefault, true)
+        XCTAssertEqual(try m.defaultPrecision(platform: "tflite"), "int8_cpu")
+        var obj = try GoldenFiles.manifestObject()
+        var arts = try XCTUnwrap(obj["artifacts"] as? [[String: Any]])
+        for i in arts.indices where arts[i]["platform"] as? String == "tflite" {
+            arts[i]["default"] = (arts[i]["precision"] as? String) == "int8"
+        }
+        obj["artifacts"] = arts
+        let moved = try Manifest.parse(try JSONSerialization.data(withJSONObject: obj), source: "moved")
+        XCTAssertEqual(try moved.defaultPrecision(platform: "tflite"), "int8")
+    }
+
     func testTokenizerMatchesManifest() throws {
         for folder in GoldenFiles.folders {
             let manifest = try GoldenFiles.manifest(in: folder)

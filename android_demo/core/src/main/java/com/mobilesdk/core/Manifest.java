@@ -163,9 +163,12 @@ public final class Manifest {
         public final String platform, tower, precision, variant, file, sha256;
         public final long bytes;
         public final List<TensorSpec> inputs, outputs;
+        /** The manifest's {@code default} field: this platform's default precision (false when absent). */
+        public final boolean isDefault;
 
         Artifact(String platform, String tower, String precision, String variant, String file, String sha256,
-                 long bytes, List<TensorSpec> inputs, List<TensorSpec> outputs) {
+                 long bytes, List<TensorSpec> inputs, List<TensorSpec> outputs, boolean isDefault) {
+            this.isDefault = isDefault;
             this.platform = platform;
             this.tower = tower;
             this.precision = precision;
@@ -392,8 +395,13 @@ public final class Manifest {
                 throw new IllegalArgumentException(w + ".file must be a path inside the export folder, got '" + file + "'");
             }
             long bytes = Json.asLong(need(a, "bytes", w), w + ".bytes");
+            Object isDefault = a.get("default");
+            if (isDefault != null && !(isDefault instanceof Boolean)) {
+                throw new IllegalArgumentException(w + ".default must be true or false, got " + isDefault);
+            }
             artifacts.add(new Artifact(platform, tower, str(a, "precision", w), str(a, "variant", w), file,
-                    str(a, "sha256", w), bytes, specs(a, "inputs", w), specs(a, "outputs", w)));
+                    str(a, "sha256", w), bytes, specs(a, "inputs", w), specs(a, "outputs", w),
+                    Boolean.TRUE.equals(isDefault)));
         }
         Object golden = d.get("golden");
         return new Manifest((int) version, sdkVersion, name instanceof String ? (String) name : "", embedDim,
@@ -525,9 +533,9 @@ public final class Manifest {
     }
 
     /**
-     * The precision an app uses by default on {@code platform}: for TFLite the CPU int8 variant,
-     * found by the manifest's {@code variant} text ("... (Android default)"), then "int8_cpu";
-     * for ExecuTorch the SDK's default "int8_dynamic", then "int8" (static); else the first precision
+     * The precision an app uses by default on {@code platform}: the one the manifest marks
+     * {@code "default": true}; for a manifest without the mark, for TFLite "int8_cpu", for
+     * ExecuTorch the SDK's default "int8_dynamic", then "int8" (static); else the first precision
      * with both towers. When the platform has no image + text pair (an image-tower-only export), the
      * same rules pick among the precisions with an image tower.
      *
@@ -542,13 +550,13 @@ public final class Manifest {
             throw new SdkException(SdkException.Kind.MODEL_FILE, "the manifest lists no " + platform
                     + " artifacts with an image tower; export them with `mobile-sdk export`");
         }
-        if (platform.equals("tflite")) {
-            for (String p : ps) {
-                Artifact a = find(platform, "image", p);
-                if (a.variant.contains("Android default")) {
-                    return p;
-                }
+        for (String p : ps) {  // the manifest's own mark
+            Artifact a = find(platform, "image", p);
+            if (a != null && a.isDefault) {
+                return p;
             }
+        }
+        if (platform.equals("tflite")) {  // a manifest without the mark: the SDK's rule
             if (ps.contains("int8_cpu")) {
                 return "int8_cpu";
             }

@@ -86,6 +86,25 @@ public class ManifestTest {
     }
 
     @Test
+    public void theManifestsDefaultMarkDecides() {
+        Manifest m = TestData.manifest();
+        if (!m.precisions("tflite").contains("int8") || !m.precisions("tflite").contains("int8_cpu")) {
+            return; // nothing to choose from
+        }
+        assertTrue(m.find("tflite", "image", "int8_cpu").isDefault);
+        assertFalse(m.find("tflite", "image", "int8").isDefault);
+        // move the mark to the full-integer variant: the app follows the manifest, not a rule of its own
+        String text = TestData.manifestText()
+                .replaceAll("(?s)(\"precision\":\\s*\"int8_cpu\",.*?\"default\":\\s*)true", "$1false")
+                .replaceAll("(?s)(\"precision\":\\s*\"int8\",.*?\"default\":\\s*)false", "$1true");
+        Manifest moved = Manifest.parse(text, "moved");
+        assertEquals("int8", moved.defaultPrecision("tflite"));
+        assertTrue(moved.find("tflite", "text", "int8").isDefault);
+        String bad = TestData.manifestText().replaceFirst("\"default\":\\s*true", "\"default\": \"yes\"");
+        expectError(SdkException.Kind.MANIFEST, ".default must be true or false", () -> Manifest.parse(bad, "bad"));
+    }
+
+    @Test
     public void unknownSchemaVersionIsAClearError() {
         String t = TestData.manifestText().replaceFirst("\"schema_version\":\\s*1", "\"schema_version\": 2");
         assertTrue(t.contains("\"schema_version\": 2"));
