@@ -22,9 +22,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/mobile-sdk export --out artifacts/demo
 
-# The Python suite, then the demo apps' checks that can run here (the Android JVM core's
-# golden-vector tests need a JDK; they report "skipped" without one).
+# The Python suite (Chromium, from Debian's packages where we may install them, renders parity.html
+# in one test), then the demo apps' checks that can run here (the Android JVM core's golden-vector
+# tests need a JDK; they report "skipped" without one).
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		echo "installing Chromium (Debian package chromium) for the report rendering test..." && \
+		{ apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && \
+		apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || echo "no Chromium: the report rendering test is skipped"
 	$(BIN)/python -m pytest
 	@if [ -x android_demo/run_core_tests.sh ]; then android_demo/run_core_tests.sh; fi
 

@@ -226,7 +226,7 @@ def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: boo
                     add(f"{name} {tower}", "peer", tower, "int8" if "int8" in name else "fp32", size, fn,
                         inputs[tower].numpy(), n, rss0)
     return {"schema": 1, "folder": str(folder), "checkpoint": str(checkpoint or model.name),
-            "machine": {"cpu": _platform.processor() or _platform.machine(), "cores": os.cpu_count(),
+            "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
                         "peak": {str(k): v for k, v in peaks.items()}},
             "flops": tower_flops, "rows": rows}
 
@@ -260,33 +260,107 @@ def render_table(result: dict) -> str:
     return buf.getvalue().rstrip() + f"\nmachine peak (1024^3 matmul): {peaks}\nFLOPs per inference: {fl}"
 
 
-def write_plot(result: dict, parity: dict | None, path: Path) -> Path:
-    """Size vs latency (2 threads or the most threads measured), labelled with parity accuracy."""
+def cpu_name() -> str:
+    """This host's CPU model and the SIMD extensions that matter for the kernels, e.g.
+    "AMD EPYC 7B13 (avx2, fma; no avx512f, no avx_vnni)"."""
+    model, flags = _platform.processor() or _platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    if not flags:
+        return model
+    isa = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+    have = [f for f in isa if f in flags]
+    lack = [f for f in isa[:5] if f not in flags]
+    return f"{model} ({', '.join(have) or 'no AVX2'}" + (f"; no {', no '.join(lack)}" if lack else "") + ")"
+
+
+def _agreements(parity: dict | None) -> dict[str, float]:
+    out = {}
+    for a in (parity or {}).get("artifacts", []):
+        ag = (a.get("tasks") or {}).get("agreement") or {}
+        v = ag.get("zeroshot", ag.get("retrieval"))
+        if v is not None:
+            out[f"{a['platform']} {a['tower']} {a['precision']}"] = v
+    return out
+
+
+def _place_labels(ax, points: list[tuple[float, float, str]]) -> None:
+    """Annotate each point with its label at the first of several offsets whose box overlaps no
+    label placed before it (a label that fits nowhere takes its last candidate)."""
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    offsets = [(6, 6), (6, -12), (-6, 6), (-6, -12), (6, 18), (6, -24), (-6, 18), (-6, -24), (6, 30), (6, -36)]
+    for x, y, text in sorted(points, key=lambda p: (p[1], p[0])):
+        for k, (dx, dy) in enumerate(offsets):
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7,
+                              ha="left" if dx > 0 else "right", arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "grey"})
+            box = ann.get_window_extent(renderer).expanded(1.05, 1.15)
+            if not any(box.overlaps(b) for b in placed) or k == len(offsets) - 1:
+                placed.append(box)
+                break
+            ann.remove()
+
+
+def tradeoff_png(result: dict, parity: dict | None) -> bytes | None:
+    """One chart per tower: median batch-1 latency on this host (x) against zero-shot agreement with
+    eager PyTorch (y), marker area proportional to the artifact's size; the eager and ONNX Runtime
+    peers (no agreement of their own) as dotted vertical lines. None when nothing was timed."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    acc = {}
-    for a in (parity or {}).get("artifacts", []):
-        if a.get("tasks", {}).get("accuracy"):
-            acc[f"{a['platform']} {a['tower']} {a['precision']}"] = np.mean(list(a["tasks"]["accuracy"].values()))
-    n = max(r["threads"] for r in result["rows"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100)
-    for ax, tower in zip(axes, ("image", "text")):
-        for r in result["rows"]:
-            if r["threads"] != n or r["tower"] != tower or "skipped" in r:
+    timed = [r for r in result["rows"] if "skipped" not in r]
+    if not timed:
+        return None
+    agree = _agreements(parity)
+    n = max(r["threads"] for r in timed)
+    towers = [t for t in ("image", "text") if any(r["tower"] == t for r in timed)]
+    fig, axes = plt.subplots(1, len(towers), figsize=(6.5 * len(towers), 4.8), dpi=110, squeeze=False)
+    for ax, tower in zip(axes[0], towers):
+        rows = [r for r in timed if r["threads"] == n and r["tower"] == tower]
+        points = []
+        for r in rows:
+            if r["kind"] != "artifact":
+                ax.axvline(r["median_ms"], color="grey", ls=":", lw=0.9)
+                ax.text(r["median_ms"], 1.0, " " + r["name"].replace(f" {tower}", ""), rotation=90, fontsize=6.5,
+                        va="top", ha="right", color="dimgrey", transform=ax.get_xaxis_transform())
                 continue
-            marker = {"artifact": "o", "eager": "s", "peer": "^"}[r["kind"]]
-            ax.scatter(r["bytes"] / 1e6, r["median_ms"], marker=marker)
-            label = r["name"].replace(f" {tower}", "")
-            if r["name"] in acc:
-                label += f" (task acc {100 * acc[r['name']]:.0f}%)"
-            ax.annotate(label, (r["bytes"] / 1e6, r["median_ms"]), fontsize=7)
-        ax.set_xlabel("size (MB)")
-        ax.set_ylabel(f"median latency, batch 1, {n} thread(s) (ms)")
-        ax.set_title(f"{tower} tower")
+            y = 100 * agree.get(r["name"], float("nan"))
+            ax.scatter(r["median_ms"], y, s=40 + 400 * r["bytes"] / max(x["bytes"] for x in rows), alpha=0.6)
+            points.append((r["median_ms"], y, f"{r['name'].replace(f' {tower}', '')}, {r['bytes'] / 1e6:.2f} MB"))
+        ax.set_xlabel(f"median latency, batch 1, {n} thread(s), on this host (ms)")
+        ax.set_ylabel("zero-shot agreement with eager PyTorch (%)")
+        ax.set_title(f"{tower} tower", fontsize=10)
+        lo = min([p[1] for p in points if p[1] == p[1]] or [95.0])
+        ax.set_ylim(min(lo - 1.0, 97.0), 100.6)
+        ax.set_xlim(left=0)
+        _place_labels(ax, [p for p in points if p[1] == p[1]])
+    fig.suptitle(f"size (marker area), latency and agreement; CPU: {result.get('machine', {}).get('cpu', '?')}",
+                 fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
-    return path
+    return buf.getvalue()
+
+
+def write_plot(result: dict, parity: dict | None, path: Path) -> Path | None:
+    """bench.png: the trade-off chart (`tradeoff_png`); None when nothing was timed."""
+    png = tradeoff_png(result, parity)
+    if png is None:
+        return None
+    Path(path).write_bytes(png)
+    return Path(path)

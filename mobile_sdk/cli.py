@@ -306,6 +306,8 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
 @click.option("--n", "n_test", type=click.IntRange(min=1), default=100, show_default=True,
               help="Samples per task of the world for the parity check; for --eval-data FOLDER or FILE, at most N images per class or N caption lines.")
 @click.option("--no-parity", is_flag=True, help="Skip the parity check (the manifest then has no parity figures).")
+@click.option("--localize", type=click.Choice(["always", "on_failure", "never"]), default="always", show_default=True,
+              help="When parity compares layer by layer (per-layer SQNR curves, first divergent layer).")
 @click.option("--no-bench", is_flag=True, help="Skip the benchmarks.")
 @click.option("--strict", is_flag=True, help="Exit with code 1 when an artifact fails parity.")
 @click.option("--label-bank", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -314,7 +316,7 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
 @_eval_data_options
 @_friendly
 def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out, calibration, n_test, no_parity,
-               no_bench, strict, eval_data, prompts, label_bank) -> None:
+               localize, no_bench, strict, eval_data, prompts, label_bank) -> None:
     """Convert a checkpoint for every platform, check parity, benchmark, write manifest.json.
 
     Writes OUT/PLATFORM/* artifacts, OUT/parity.{json,md,html}, OUT/bench.{json,png},
@@ -331,8 +333,8 @@ def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out,
     with _work() as progress:
         progress.echo(f"exporting {source} -> {out}")
         result = run_pipeline(source, out, plats, chosen, towers, calibration_dir=calibration, weights=weights,
-                              parity_cfg=ParityConfig(n_test=n_test), parity=not no_parity, bench=not no_bench,
-                              golden=set(towers) == {"image", "text"}, progress=progress,
+                              parity_cfg=ParityConfig(n_test=n_test, localize=localize), parity=not no_parity,
+                              bench=not no_bench, golden=set(towers) == {"image", "text"}, progress=progress,
                               suite=_suite(eval_data, prompts if eval_data and Path(eval_data).is_dir()
                                            or not label_bank else None),
                               label_bank=label_bank, templates=_templates(prompts))
@@ -356,8 +358,8 @@ def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out,
               help="Also write the JSON report here.")
 @click.option("--n", "n_test", type=click.IntRange(min=1), default=100, show_default=True,
               help="Samples per task of the world; for --eval-data FOLDER or FILE, at most N images per class or N caption lines.")
-@click.option("--localize", type=click.Choice(["on_failure", "always", "never"]), default="on_failure",
-              show_default=True, help="When to compare layer by layer and name the first divergent layer.")
+@click.option("--localize", type=click.Choice(["always", "on_failure", "never"]), default="always",
+              show_default=True, help="When to compare layer by layer (per-layer SQNR curves, first divergent layer).")
 @_eval_data_options
 @_friendly
 def parity_cmd(folder, checkpoint, model_spec, weights, json_path, n_test, localize, eval_data, prompts) -> None:

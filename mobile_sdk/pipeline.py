@@ -101,6 +101,10 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
         bench_result = step("bench", lambda on_step: bench_folder(out, threads, model=model, on_step=on_step))
         (out / "bench.json").write_text(json.dumps(bench_result, indent=2) + "\n")
         write_plot(bench_result, report, out / "bench.png")
+        if report is not None:  # parity.html gains the size / latency / agreement chart
+            from .parity import write_reports
+
+            write_reports(report, out, bench=bench_result)
     tokenizer_files = model.tokenizer.files(out) if hasattr(model.tokenizer, "files") else {}
     manifest = build_manifest(out, model, meta, checkpoint, report, golden=None, tokenizer_files=tokenizer_files)
     if classes is not None:

@@ -136,7 +136,8 @@ def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: 
     families: dict[tuple[str, str], set] = {}
     for m in metas:
         families.setdefault((m["platform"], m["precision"]), set()).add(m["tower"])
-    tick = Steps(on_step, len(metas) + sum(t == {"image", "text"} for t in families.values()))
+    tick = Steps(on_step, len(metas) + sum(t == {"image", "text"} for t in families.values())
+                 + (len(metas) if cfg.localize == "always" else 0))
     for meta in metas:
         t0 = time.perf_counter()
         f = Path(meta["file"])
@@ -201,6 +202,7 @@ def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: 
         _judge(res)
         want = cfg.localize == "always" or (cfg.localize == "on_failure" and res.status == "fail")
         if want and res.status != "skipped":
+            tick(f"{res.platform} {res.tower} {res.precision}: layers")
             res.localization = _localize(model, res, folder, data, record, cfg)
 
     return {

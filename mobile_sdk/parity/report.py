@@ -1,10 +1,10 @@
 """Parity reports: `parity.json` (machine-readable), `parity.md`, and a self-contained
-`parity.html` (tables + per-layer SQNR plots embedded as base64 PNG)."""
+`parity.html` rendered from a Jinja2 template (tables, what each figure means, and the charts
+embedded as base64 PNG)."""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
@@ -100,11 +100,7 @@ def _sqnr_plot(report: dict) -> str | None:
               if a.get("localization") and a["localization"].get("status") in ("ok", "replica_mismatch")]
     if not curves:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     towers = [t for t in ("image", "text") if any(a["tower"] == t for a, _ in curves)]
     fig, axes = plt.subplots(1, len(towers), figsize=(6 * len(towers), 4.2), dpi=100, squeeze=False)
     for ax, tower in zip(axes[0], towers):  # one panel per tower: each has its own layer list
@@ -121,30 +117,171 @@ def _sqnr_plot(report: dict) -> str | None:
         ax.set_ylabel("SQNR vs eager (dB, capped at 150)")
         ax.set_title(f"{tower} tower: per-layer SQNR against the eager model", fontsize=10)
         ax.legend(fontsize=8)
-    fig.tight_layout()
+    return _png(fig)
+
+
+METRICS = [
+    ("cosine mean", "Mean cosine similarity between the artifact's embedding and eager PyTorch's, per input, on the "
+     "test inputs (and, separately, the calibration inputs). 1.0 is the same direction.",
+     "At least the precision family's bar (table below): what that number format costs when nothing is wrong. A "
+     "broken op or a bad quantization range falls far below it."),
+    ("cosine min", "The worst single input's cosine.",
+     "Catches the few inputs that break (a clipped range, an overflow) while the mean stays high."),
+    ("SQNR", "Signal-to-quantization-noise ratio of the output: 10 log10(|reference|^2 / |reference - artifact|^2), "
+     "in dB. Every 10 dB is ten times less error power.", "Reported, not a bar: the cosines carry the bar."),
+    ("zero-shot agreement", "Share of zero-shot answers (the top-1 class) of the artifact pair, both towers of one "
+     "platform and precision, that equal eager PyTorch's on the evaluation suite; for a caption file, retrieval top-1.",
+     "The gate: it is what a user of the app sees. 99% for float and dynamic int8, 98% for static int8 and "
+     "palettized weights, whose rounding may flip the model's own near ties."),
+    ("retrieval agreement", "Share of retrieval answers (best caption for an image, best image for a caption) equal "
+     "to eager's.", "Reported, not a bar: in the built-in world the candidates differ by one fact, so many of its "
+     "decisions are near ties of the model itself."),
+    ("accuracy change", "The artifact pair's task accuracy minus eager PyTorch's, in points.",
+     "Reported per task (chart and tables below)."),
+    ("first divergent layer", "Each layer's output SQNR against eager's; the first layer below the family's "
+     "threshold.", "Names where to look when an artifact fails; `none below` means the loss is spread thinly."),
+]
+
+
+def _bars() -> list[dict]:
+    from .tolerances import DEFAULT_TOLERANCES, PLATFORM_TOLERANCES, as_dict
+
+    rows = [dict(family=f"{fam}" + (" (palettized, any bits)" if fam == "pal" else ""), **as_dict(t))
+            for fam, t in DEFAULT_TOLERANCES.items()]
+    rows += [dict(family=f"{plat} {fam}", **as_dict(t)) for (plat, fam), t in PLATFORM_TOLERANCES.items()]
+    return rows
+
+
+def _cell(value, bar, fmt, higher=True) -> dict:
+    """A summary cell: the value, its bar and whether it meets it (no bar: plain)."""
+    if value is None:
+        return {"value": "-", "bar": "", "cls": ""}
+    text = fmt(value)
+    if bar is None:
+        return {"value": text, "bar": "", "cls": ""}
+    ok = value >= bar if higher else value <= bar
+    return {"value": text, "bar": f"bar {'>=' if higher else '<='} {fmt(bar)}", "cls": "pass" if ok else "fail"}
+
+
+def _summary(report: dict) -> list[dict]:
+    pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
+    rows = []
+    for a in report["artifacts"]:
+        tol = a.get("tolerance") or {}
+        ag = (a.get("tasks") or {}).get("agreement") or {}
+        gate = "zeroshot" if "zeroshot" in ag else "retrieval"
+        test, cal = a.get("test") or {}, a.get("calibration") or {}
+        cells = [
+            _cell(test.get("cosine_mean"), tol.get("cosine_mean"), lambda v: f"{v:.5f}"),
+            _cell(test.get("cosine_min"), tol.get("cosine_min"), lambda v: f"{v:.5f}"),
+            _cell(test.get("sqnr_db"), None, lambda v: _fmt(v, 1)),
+            _cell(cal.get("cosine_mean"), tol.get("cosine_mean"), lambda v: f"{v:.5f}"),
+            _cell(ag.get("zeroshot"), tol.get("agreement") if gate == "zeroshot" else None, pct),
+            _cell(ag.get("retrieval"), tol.get("agreement") if gate == "retrieval" else None, pct),
+        ]
+        rows.append({"platform": a["platform"], "tower": a["tower"], "precision": a["precision"],
+                     "size": f"{a['bytes'] / 1e6:.2f} MB", "status": a["status"], "cells": cells,
+                     "layer": _loc_cell(a.get("localization") or {})})
+    return rows
+
+
+def _details(report: dict) -> list[dict]:
+    ref = report.get("reference_accuracy") or {}
+    out = []
+    for a in report["artifacts"]:
+        tasks = []
+        acc = (a.get("tasks") or {}).get("accuracy") or {}
+        for t, v in acc.items():
+            agree = a["tasks"]["agreement"].get(t)
+            tasks.append({"name": t, "reference": f"{100 * ref[t]:.1f}%" if t in ref else "-",
+                          "artifact": f"{100 * v:.1f}%",
+                          "change": f"{100 * (v - ref[t]):+.1f}" if t in ref else "-",
+                          "agreement": "-" if agree is None else f"{100 * agree:.1f}%"})
+        loc, text = a.get("localization"), ""
+        if loc and loc.get("status") in ("ok", "replica_mismatch"):
+            text = (f"Per-layer SQNR (threshold {loc['threshold_db']} dB; first below: "
+                    f"{loc['first_divergent_layer'] or 'none'}): "
+                    + ", ".join(f"{c['layer']} {_fmt(c['sqnr_db'], 1)}" for c in loc["layers"]))
+        elif loc:
+            text = f"Localization {loc['status']}: {loc.get('reason', '')}"
+        out.append({"title": f"{a['platform']} {a['tower']} {a['precision']}", "status": a["status"],
+                    "reasons": a.get("reasons") or [], "tasks": tasks, "localization": text})
+    return out
+
+
+def _accuracy_plot(report: dict) -> str | None:
+    """Grouped horizontal bars: per task, each platform + precision pair's accuracy change (points)."""
+    ref = report.get("reference_accuracy") or {}
+    pairs: dict[str, dict] = {}
+    for a in report["artifacts"]:
+        acc = (a.get("tasks") or {}).get("accuracy")
+        if acc:
+            pairs.setdefault(f"{a['platform']} {a['precision']}", acc)
+    tasks = [t for t in ref if any(t in acc for acc in pairs.values())]
+    if not pairs or not tasks:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(tasks) * max(1, len(pairs)) / 2 + 1.6), dpi=100)
+    h = 0.8 / len(pairs)
+    for i, (name, acc) in enumerate(pairs.items()):
+        ys = [j + i * h for j in range(len(tasks))]
+        ax.barh(ys, [100 * (acc.get(t, ref[t]) - ref[t]) for t in tasks], height=h, label=name)
+    ax.set_yticks([j + 0.4 - h / 2 for j in range(len(tasks))])
+    ax.set_yticklabels(tasks, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("accuracy change against eager PyTorch (points)")
+    ax.legend(fontsize=8, loc="best")
+    return _png(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> str:
     buf = io.BytesIO()
+    fig.tight_layout()
     fig.savefig(buf, format="png")
-    plt.close(fig)
+    _pyplot().close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def render_html(report: dict) -> str:
-    esc = html.escape
-    rows = "".join("<tr>" + "".join(f"<td class='{esc(c.lower())}'>{esc(c)}</td>" for c in r) + "</tr>"
-                   for r in summary_rows(report))
-    plot = _sqnr_plot(report)
-    details = esc(render_markdown(report))
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Parity report</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
-padding:3px 8px;font-size:13px}}td.pass{{background:#dfd}}td.fail{{background:#fdd}}td.skipped{{background:#eee}}
-pre{{background:#f7f7f7;padding:1em;white-space:pre-wrap}}</style></head><body>
-<h1>Parity report: {'PASSED' if report['passed'] else 'FAILED'}</h1>
-<p>Reference {esc(report['checkpoint'])}; {report['n_calibration']} calibration inputs; evaluation suite:
-{esc(suite_label(report))}.</p>
-<table><tr>{''.join(f'<th>{esc(h)}</th>' for h in HEADER)}</tr>{rows}</table>
-{f'<h2>Per-layer SQNR</h2><img alt="per-layer SQNR" src="data:image/png;base64,{plot}">' if plot else ''}
-<h2>Details</h2><pre>{details}</pre></body></html>
-"""
+def render_html(report: dict, bench: dict | None = None) -> str:
+    """parity.html from the Jinja2 template (mobile_sdk/templates/parity.html.j2): the summary with
+    every figure beside its bar, what each figure means and why its bar is there, the accuracy
+    change per task, every artifact's per-layer SQNR, and, given the bench result, the size /
+    latency / agreement trade-off."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("mobile_sdk", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
+    status = [a["status"] for a in report["artifacts"]]
+    counts = ", ".join(f"{status.count(s)} {s}" for s in ("pass", "fail", "skipped") if status.count(s))
+    tradeoff, note = None, ""
+    if bench is not None:
+        from ..bench import tradeoff_png
+
+        png = tradeoff_png(bench, report)
+        if png:
+            tradeoff = base64.b64encode(png).decode()
+            note = ("Median batch-1 latency measured on this host (" + bench.get("machine", {}).get("cpu", "?")
+                    + ") against zero-shot agreement with eager PyTorch; marker area is the file size. Phones differ: "
+                    "compare the artifacts with each other and with the peers, not the milliseconds with a phone's.")
+    return env.get_template("parity.html.j2").render(
+        passed=report["passed"], checkpoint=report["checkpoint"], n_calibration=report["n_calibration"],
+        calibration=report["calibration"], suite=suite_label(report), counts=f"Artifacts: {counts}." if counts else "",
+        summary_header=["platform", "tower", "precision", "size", "status", "test cosine mean", "test cosine min",
+                        "test SQNR (dB)", "calibration cosine mean", "zero-shot agreement", "retrieval agreement",
+                        "first divergent layer"],
+        summary=_summary(report), metrics=[{"name": n, "what": w, "bar": b} for n, w, b in METRICS], bars=_bars(),
+        accuracy_plot=_accuracy_plot(report), sqnr_plot=_sqnr_plot(report), tradeoff_plot=tradeoff,
+        tradeoff_note=note, details=_details(report))
 
 
 def _clean(o):
@@ -158,11 +295,14 @@ def _clean(o):
     return o
 
 
-def write_reports(report: dict, folder: str | Path, json_path: str | Path | None = None) -> list[Path]:
+def write_reports(report: dict, folder: str | Path, json_path: str | Path | None = None,
+                  bench: dict | None = None) -> list[Path]:
+    """parity.json, parity.md and parity.html into `folder` (`bench`: the bench result, whose
+    trade-off chart the HTML then shows)."""
     folder = Path(folder)
     paths = []
     for name, text in (("parity.json", json.dumps(_clean(report), indent=2) + "\n"),
-                       ("parity.md", render_markdown(report)), ("parity.html", render_html(report))):
+                       ("parity.md", render_markdown(report)), ("parity.html", render_html(report, bench))):
         p = folder / name
         tmp = p.with_name(f".{name}.tmp")
         tmp.write_text(text)
