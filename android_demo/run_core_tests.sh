@@ -35,21 +35,24 @@ find_jar() {  # first existing jar among the arguments
 }
 junit_jar() { find_jar /usr/share/java/junit4.jar /usr/share/java/junit4-4*.jar; }
 hamcrest_jar() { find_jar /usr/share/java/hamcrest-core.jar /usr/share/java/hamcrest-all.jar /usr/share/java/hamcrest.jar /usr/share/java/hamcrest-core-*.jar; }
+gson_jar() { find_jar /usr/share/java/gson.jar /usr/share/java/gson-2*.jar; }
 
-if ! junit_jar >/dev/null || ! hamcrest_jar >/dev/null; then
+if ! junit_jar >/dev/null || ! hamcrest_jar >/dev/null || ! gson_jar >/dev/null; then
     if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
-        echo "installing JUnit 4 (Debian package junit4)..."
-        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q junit4 >/dev/null 2>&1; then
+        echo "installing JUnit 4 and Gson (Debian packages junit4, libgoogle-gson-java)..."
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q junit4 libgoogle-gson-java >/dev/null 2>&1; then
             apt-get update -q >/dev/null 2>&1 || true
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q junit4 >/dev/null
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q junit4 libgoogle-gson-java >/dev/null
         fi
     else
-        echo "JUnit 4 not found (/usr/share/java/junit4.jar + hamcrest): install it with 'sudo apt-get install junit4' and re-run" >&2
+        echo "JUnit 4 or Gson not found (/usr/share/java/junit4.jar + hamcrest, gson.jar): install them with" \
+             "'sudo apt-get install junit4 libgoogle-gson-java' and re-run" >&2
         exit 1
     fi
 fi
 JUNIT="$(junit_jar)" || { echo "JUnit 4 jar still missing after installing junit4" >&2; exit 1; }
 HAMCREST="$(hamcrest_jar)" || { echo "hamcrest jar still missing after installing junit4" >&2; exit 1; }
+GSON="$(gson_jar)" || { echo "Gson jar still missing after installing libgoogle-gson-java" >&2; exit 1; }
 
 for GOLDEN in "${GOLDENS[@]}"; do
     if [[ ! -f "$GOLDEN/golden.json" || ! -f "$GOLDEN/manifest.json" ]]; then
@@ -62,9 +65,9 @@ START=$(date +%s%N)
 rm -rf "$OUT/main" "$OUT/test"
 mkdir -p "$OUT/main" "$OUT/test"
 # The same flags Gradle would use: Java 17, warnings are shown, -Werror keeps the code clean.
-javac --release 17 -encoding UTF-8 -Xlint:all -Werror -d "$OUT/main" \
+javac --release 17 -encoding UTF-8 -Xlint:all -Werror -d "$OUT/main" -cp "$GSON" \
     $(find "$HERE/core/src/main/java" -name '*.java' | sort)
-javac --release 17 -encoding UTF-8 -Xlint:all,-serial -Werror -d "$OUT/test" -cp "$OUT/main:$JUNIT:$HAMCREST" \
+javac --release 17 -encoding UTF-8 -Xlint:all,-serial -Werror -d "$OUT/test" -cp "$OUT/main:$GSON:$JUNIT:$HAMCREST" \
     $(find "$HERE/core/src/test/java" -name '*.java' | sort)
 
 CLASSES=$(cd "$HERE/core/src/test/java" && find . -name '*Test.java' | sed -e 's|^\./||' -e 's|\.java$||' -e 's|/|.|g' | sort)
@@ -75,7 +78,7 @@ for GOLDEN in "${GOLDENS[@]}"; do
     set +e
     java -Djava.awt.headless=true -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xmx512m \
         -Dgolden.dir="$GOLDEN" \
-        -cp "$OUT/test:$OUT/main:$HERE/core/src/test/resources:$JUNIT:$HAMCREST" \
+        -cp "$OUT/test:$OUT/main:$HERE/core/src/test/resources:$GSON:$JUNIT:$HAMCREST" \
         org.junit.runner.JUnitCore $CLASSES
     RUN=$?
     set -e

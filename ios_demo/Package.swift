@@ -12,9 +12,13 @@ let package = Package(
         .library(name: "MobileSDKImageIO", targets: ["MobileSDKImageIO"]),
         .executable(name: "MobileSDKDemo", targets: ["MobileSDKDemo"]),
     ],
+    // CryptoKit's API on Linux (SHA-256 of the exported files); on Apple platforms CryptoKit itself.
+    dependencies: [.package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0")],
     targets: [
-        // Foundation only: manifest, preprocessing, tokenizer, scoring (mirrors android_demo/core).
-        .target(name: "MobileSDKCore"),
+        // Foundation (+ CryptoKit): manifest, preprocessing, tokenizer, scoring (mirrors android_demo/core).
+        .target(name: "MobileSDKCore", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto", condition: .when(platforms: [.linux])),
+        ]),
         // ImageIO / CoreGraphics decoding into the core's RawImage (platform code, kept apart).
         .target(name: "MobileSDKImageIO", dependencies: ["MobileSDKCore"]),
         // The SwiftUI app with its Core ML backend; Resources/ is filled by sync_assets.sh and

@@ -224,6 +224,6 @@ def write_golden(folder: Path, model, manifest: dict) -> Path:
     g = build_golden(folder, model, manifest)
     path = Path(folder) / GOLDEN_FILE
     tmp = path.with_name(f".{GOLDEN_FILE}.tmp")
-    tmp.write_text(json.dumps(g) + "\n")
+    tmp.write_text(json.dumps(g, allow_nan=False) + "\n")
     tmp.replace(path)
     return path

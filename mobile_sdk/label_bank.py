@@ -69,7 +69,7 @@ def write_label_bank(out: str | Path, adapter, classes: list[str], templates=DEF
            "embeddings": [[float(np.float32(v)) for v in row] for row in emb]}
     path = Path(out) / LABEL_BANK_FILE
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc) + "\n")
+    tmp.write_text(json.dumps(doc, allow_nan=False) + "\n")
     tmp.replace(path)
     return {"file": LABEL_BANK_FILE, "sha256": sha256_file(path), "classes": len(classes),
             "embed_dim": int(emb.shape[1]), "templates": list(templates)}

@@ -1,6 +1,7 @@
 """`manifest.json`: what the apps read to use the exported artifacts; nothing is guessed.
 
-Schema (version 1; documented in docs/manifest.md, validated on write and on read):
+Schema (version 1; documented in docs/manifest.md; as JSON Schema in schemas/manifest.schema.json,
+shipped in the package; validated on write and on read, with the checks a schema cannot express):
 
     {"schema": "mobile-sdk-manifest", "schema_version": 1, "sdk_version": str,
      "model": {"name", "checkpoint_sha256", "embed_dim", "logit_scale",
@@ -169,6 +170,26 @@ def _need(d: dict, key: str, typ, where: str):
     return d[key]
 
 
+SCHEMA_FILE = Path(__file__).parent / "schemas" / "manifest.schema.json"
+
+
+def schema() -> dict:
+    """The manifest's JSON Schema (draft 2020-12), shipped in the package; the apps' tests read the
+    same file."""
+    return json.loads(SCHEMA_FILE.read_text())
+
+
+def _check_schema(d: dict) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(d))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise DataError(f"manifest: {where}: {error.message} (schema: {SCHEMA_FILE.name}); re-export with "
+                        f"`mobile-sdk export`, or fix the file by hand")
+
+
 def validate_manifest(d: dict, folder: Path | None = None) -> dict:
     """Check the structure (and, with `folder`, that every file exists with its sha256); returns d."""
     if not isinstance(d, dict):
@@ -179,6 +200,7 @@ def validate_manifest(d: dict, folder: Path | None = None) -> dict:
     if version != SCHEMA_VERSION:
         raise DataError(f"manifest: schema_version {version} is not supported (this SDK reads {SCHEMA_VERSION}); "
                         f"re-export with this version of mobile-sdk")
+    _check_schema(d)
     model = _need(d, "model", dict, "manifest")
     for k, t in (("embed_dim", int), ("logit_scale", float), ("preprocessing", dict), ("tokenizer", dict),
                  ("tasks", dict)):
@@ -242,7 +264,11 @@ def write_manifest(d: dict, folder: Path) -> Path:
     validate_manifest(d, folder)
     path = Path(folder) / "manifest.json"
     tmp = path.with_name(".manifest.json.tmp")
-    tmp.write_text(json.dumps(d, indent=2) + "\n")
+    # standard JSON only (no NaN / Infinity, which strict readers such as the apps' refuse): a
+    # non-finite parity figure (SQNR of an exact artifact) is written as a string, as in parity.json
+    from .parity.report import _clean
+
+    tmp.write_text(json.dumps(_clean(d), indent=2, allow_nan=False) + "\n")
     tmp.replace(path)
     return path
 

@@ -69,11 +69,11 @@ def test_manifest_validation_refuses_bad_input(manifest, tmp_path):
         validate_manifest(bad)
     bad = json.loads(json.dumps(manifest))
     del bad["artifacts"][0]["sha256"]
-    with pytest.raises(DataError, match=r"artifacts\[0\] lacks 'sha256'"):
+    with pytest.raises(DataError, match=r"artifacts/0: 'sha256' is a required property"):
         validate_manifest(bad)
     bad = json.loads(json.dumps(manifest))
     bad["artifacts"][0]["inputs"][0]["shape"] = [1, -3]
-    with pytest.raises(DataError, match="positive ints"):
+    with pytest.raises(DataError, match="artifacts/0/inputs/0/shape/1: -3 is less than the minimum of 1"):
         validate_manifest(bad)
     shutil.copy(GOLDEN / "manifest.json", tmp_path / "manifest.json")
     with pytest.raises(DataError, match="is missing"):
@@ -83,3 +83,13 @@ def test_manifest_validation_refuses_bad_input(manifest, tmp_path):
         read_manifest(tmp_path)
     with pytest.raises(DataError, match="manifest not found"):
         read_manifest(tmp_path / "nope")
+
+
+def test_the_shipped_json_schema_is_valid_and_describes_every_golden_manifest():
+    import jsonschema
+
+    from mobile_sdk.manifest import schema
+
+    jsonschema.Draft202012Validator.check_schema(schema())
+    for folder in (GOLDEN, GOLDEN.parent / "golden_bpe"):
+        jsonschema.validate(json.loads((folder / "manifest.json").read_text()), schema())

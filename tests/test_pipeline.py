@@ -112,5 +112,5 @@ def test_each_platform_marks_one_default_precision():
     with pytest.raises(DataError, match="more than one tflite precision is marked default"):
         validate_manifest(m)
     m["artifacts"][0]["default"] = "yes"
-    with pytest.raises(DataError, match="default must be true or false"):
+    with pytest.raises(DataError, match="artifacts/0/default: 'yes' is not of type 'boolean'"):
         validate_manifest(m)

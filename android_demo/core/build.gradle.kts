@@ -19,6 +19,9 @@ tasks.named<JavaCompile>("compileJava") {
 }
 
 dependencies {
+    // JSON parsing (Json.java wraps Gson's strict JsonReader); the JVM tests take Debian's
+    // libgoogle-gson-java of the same line (run_core_tests.sh)
+    implementation("com.google.code.gson:gson:2.10.1")
     testImplementation("junit:junit:4.13.2")
 }
 

@@ -126,7 +126,7 @@ public struct LabelBank: Sendable {
         func bad(_ what: String) -> SDKError {
             SDKError(.modelFile, "label bank \(spec.file) \(what); \(howToFix)")
         }
-        let got = SHA256.hex(of: data)
+        let got = Checksum.sha256Hex(of: data)
         guard got == spec.sha256.lowercased() else {
             throw bad("does not match its sha256 in the manifest (\(got) != \(spec.sha256))")
         }

@@ -512,7 +512,7 @@ public struct Manifest: Codable, Sendable {
                 + "\(folder.path); re-run `mobile-sdk export` and copy the export folder (ios_demo/sync_assets.sh)")
         }
         if checkSha256 {
-            let got = try SHA256.hex(ofFileAt: url)
+            let got = try Checksum.sha256Hex(ofFileAt: url)
             guard got == a.sha256 else {
                 throw SDKError(.modelFile, "model file \(url.path) does not match its sha256 in the manifest "
                     + "(\(got) != \(a.sha256)); re-export or restore it")

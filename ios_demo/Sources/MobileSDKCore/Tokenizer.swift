@@ -63,7 +63,7 @@ public enum Tokenizers {
     /// A clear `.modelFile` error when the manifest records a sha256 (`key`) for the tokenizer's
     /// file (`file`: what and its name) and `data` has another.
     static func checkSha256(_ data: Data, _ expected: String?, file: String, key: String, fix: String) throws {
-        if let sha = expected, sha != SHA256.hex(of: data) {
+        if let sha = expected, sha != Checksum.sha256Hex(of: data) {
             throw SDKError(.modelFile, "\(file) does not match the manifest's \(key); \(fix)")
         }
     }

@@ -5,18 +5,21 @@ import XCTest
 /// Small cases of the core with values computed by the Python reference (mobile_sdk.preprocess,
 /// PIL's exif_transpose, hashlib), independent of tests/golden.
 final class CoreTests: XCTestCase {
-    func testSHA256KnownVectors() {
-        XCTAssertEqual(SHA256.hex(of: [UInt8]()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(SHA256.hex(of: Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(SHA256.hex(of: Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+    func testSHA256KnownVectors() throws {
+        XCTAssertEqual(Checksum.sha256Hex(of: [UInt8]()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(Checksum.sha256Hex(of: Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(Checksum.sha256Hex(of: Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
                        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        // Fed in odd pieces: the same digest.
-        let bytes = [UInt8](repeating: 0x61, count: 1000)
-        var h = SHA256()
-        h.update(Array(bytes[0..<1]))
-        h.update(Array(bytes[1..<130]))
-        h.update(Array(bytes[130..<1000]))
-        XCTAssertEqual(SHA256.hex(h.finalize()), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+        // A folder hashes as mobile_sdk.manifest.sha256_file does: sorted relative paths, each
+        // path's bytes then the file's (hashlib: sha256(b"a.bin" + b"a" * 1000 + b"b/c" + b"x")).
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("b"), withIntermediateDirectories: true)
+        try Data(repeating: 0x61, count: 1000).write(to: dir.appendingPathComponent("a.bin"))
+        try Data("x".utf8).write(to: dir.appendingPathComponent("b/c"))
+        var whole = Data("a.bin".utf8)
+        whole.append(Data(repeating: 0x61, count: 1000))
+        whole.append(Data("b/cx".utf8))
+        XCTAssertEqual(try Checksum.sha256Hex(ofFileAt: dir), Checksum.sha256Hex(of: whole))
     }
 
     func testSplitLinesIsPythonSplitlines() {

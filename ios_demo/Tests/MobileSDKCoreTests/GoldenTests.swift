@@ -84,7 +84,7 @@ final class GoldenTests: XCTestCase {
             XCTAssertEqual(Set(golden.images.map { $0.mode }), ["RGB", "RGBA", "L", "P", "I;16"])
             for img in golden.images {
                 let data = try Data(contentsOf: GoldenFiles.url(img.file, in: folder))
-                XCTAssertEqual(SHA256.hex(of: data), img.pngSha256, "\(img.file) differs from the one golden.json was made from")
+                XCTAssertEqual(Checksum.sha256Hex(of: data), img.pngSha256, "\(img.file) differs from the one golden.json was made from")
                 let raw = try ImageDecoder.decode(data: data, source: img.file)
                 XCTAssertEqual([raw.width, raw.height], img.size, img.file)
                 let pixels = try Preprocess.preprocess(raw, spec: manifest.model.preprocessing)
@@ -92,7 +92,7 @@ final class GoldenTests: XCTestCase {
                 let wrong = zip(pixels, img.pixels).enumerated().filter { $0.element.0 != $0.element.1 }
                 XCTAssertTrue(wrong.isEmpty, "\(img.file) (\(img.mode), decoded as \(raw.mode)): \(wrong.count) bytes differ, "
                     + "first at \(wrong.first.map { "\($0.offset): \($0.element.0) != \($0.element.1)" } ?? "-")")
-                XCTAssertEqual(SHA256.hex(of: pixels), img.pixelsSha256, img.file)
+                XCTAssertEqual(Checksum.sha256Hex(of: pixels), img.pixelsSha256, img.file)
             }
         }
         #else

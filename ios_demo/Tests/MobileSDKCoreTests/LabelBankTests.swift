@@ -40,7 +40,7 @@ final class LabelBankTests: XCTestCase {
         let model = try XCTUnwrap(obj["model"] as? [String: Any])
         let dim = try XCTUnwrap(model["embed_dim"] as? Int)
         obj["label_bank"] = [
-            "file": file, "sha256": sha256 ?? SHA256.hex(of: data), "classes": classes ?? self.classes.count,
+            "file": file, "sha256": sha256 ?? Checksum.sha256Hex(of: data), "classes": classes ?? self.classes.count,
             "embed_dim": embedDim ?? dim, "templates": ["a {}"],
         ] as [String: Any]
         try JSONSerialization.data(withJSONObject: obj).write(to: tmp.appendingPathComponent("manifest.json"))
