@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import platform as _platform
 import tempfile
 import time
@@ -321,6 +322,7 @@ def tradeoff_png(result: dict, parity: dict | None) -> bytes | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     timed = [r for r in result["rows"] if "skipped" not in r]
     if not timed:
@@ -332,21 +334,27 @@ def tradeoff_png(result: dict, parity: dict | None) -> bytes | None:
     for ax, tower in zip(axes[0], towers):
         rows = [r for r in timed if r["threads"] == n and r["tower"] == tower]
         points = []
+        peers = sorted((r for r in rows if r["kind"] != "artifact"), key=lambda r: r["median_ms"])
+        for k, r in enumerate(peers):  # neighbours' labels at staggered heights, so they do not overlap
+            ax.axvline(r["median_ms"], color="grey", ls=":", lw=0.9)
+            label = re.sub(r" \(.*\)$", "", r["name"].replace(f" {tower}", "").replace("eager PyTorch ", "eager "))
+            ax.text(r["median_ms"], 1.0 - 0.5 * (k % 2), " " + label, rotation=90,
+                    fontsize=6.5, va="top", ha="right", color="dimgrey", transform=ax.get_xaxis_transform())
         for r in rows:
             if r["kind"] != "artifact":
-                ax.axvline(r["median_ms"], color="grey", ls=":", lw=0.9)
-                ax.text(r["median_ms"], 1.0, " " + r["name"].replace(f" {tower}", ""), rotation=90, fontsize=6.5,
-                        va="top", ha="right", color="dimgrey", transform=ax.get_xaxis_transform())
                 continue
             y = 100 * agree.get(r["name"], float("nan"))
             ax.scatter(r["median_ms"], y, s=40 + 400 * r["bytes"] / max(x["bytes"] for x in rows), alpha=0.6)
             points.append((r["median_ms"], y, f"{r['name'].replace(f' {tower}', '')}, {r['bytes'] / 1e6:.2f} MB"))
-        ax.set_xlabel(f"median latency, batch 1, {n} thread(s), on this host (ms)")
+        ax.set_xlabel(f"median latency, batch 1, {n} thread(s), on this host (ms, log scale)")
         ax.set_ylabel("zero-shot agreement with eager PyTorch (%)")
         ax.set_title(f"{tower} tower", fontsize=10)
         lo = min([p[1] for p in points if p[1] == p[1]] or [95.0])
         ax.set_ylim(min(lo - 1.0, 97.0), 100.6)
-        ax.set_xlim(left=0)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         _place_labels(ax, [p for p in points if p[1] == p[1]])
     fig.suptitle(f"size (marker area), latency and agreement; CPU: {result.get('machine', {}).get('cpu', '?')}",
                  fontsize=9)
