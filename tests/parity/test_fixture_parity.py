@@ -24,7 +24,7 @@ from mobile_sdk.data.tasks import build_tasks
 from mobile_sdk.data.world import SHAPES
 
 PER_CLASS = 25  # 150 images: one flip moves agreement by 0.7 points
-WORLD_N = 100  # per task, as make demo
+WORLD_N = 60  # per task (make demo: 100); the folder suite has 25 images per class
 
 
 def _user_folder(root: Path) -> tuple[Path, Path]:
