@@ -48,23 +48,22 @@ def test_export_executorch_runs_and_matches(runner, tiny_ckpt, small_calibration
     from converters.executorch import PteRunner
 
     out = tmp_path / "out"
+    # fp32 only: the int8 lowerings are checked in tests/converters/test_executorch.py
     r = runner.invoke(main, ["export", "--checkpoint", str(tiny_ckpt), "--target", "executorch", "--precision", "fp32",
-                             "--precision", "int8", "--out", str(out), "--calibration", str(small_calibration),
-                             "--no-parity", "--no-bench"])
+                             "--out", str(out), "--calibration", str(small_calibration), "--no-parity", "--no-bench"])
     assert r.exit_code == 0, r.output
     names = sorted(p.name for p in (out / "executorch").iterdir() if p.is_file())
     assert sorted(p.name for p in (out / "executorch" / "debug").iterdir()) == \
-        ["image_fp32.pte", "image_int8.pte", "text_fp32.pte", "text_int8.pte"]  # localization twins
-    assert names == ["image_fp32.json", "image_fp32.pte", "image_int8.json", "image_int8.pte",
-                     "text_fp32.json", "text_fp32.pte", "text_int8.json", "text_int8.pte"]
+        ["image_fp32.pte", "text_fp32.pte"]  # localization twins
+    assert names == ["image_fp32.json", "image_fp32.pte", "text_fp32.json", "text_fp32.pte"]
     model, _ = load_checkpoint(tiny_ckpt)
     ids = torch.randint(0, model.cfg.text.vocab_size, (1, model.cfg.text.context_length), dtype=torch.int32)
     with torch.no_grad():
         ref = model.text(ids).numpy()
     got = PteRunner(out / "executorch" / "text_fp32.pte")(ids.numpy())
     assert np.allclose(got, ref, atol=1e-5)
-    meta = json.loads((out / "executorch" / "image_int8.json").read_text())
-    assert meta["precision"] == "int8" and meta["inputs"][0]["shape"] == [1, 3, 64, 64]
+    meta = json.loads((out / "executorch" / "image_fp32.json").read_text())
+    assert meta["precision"] == "fp32" and meta["inputs"][0]["shape"] == [1, 3, 64, 64]
 
 
 @pytest.mark.parametrize("args, message", [

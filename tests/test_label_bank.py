@@ -58,7 +58,8 @@ def test_image_tower_alone_classifies_with_the_label_bank(tmp_path):
     prompts.write_text("a {}\n")
     out = tmp_path / "out"
     res = CliRunner().invoke(main, ["export", "--out", str(out), "--target", "executorch", "--tower", "image",
-                                    "--label-bank", str(classes), "--prompts", str(prompts), "--no-bench"])
+                                    "--label-bank", str(classes), "--prompts", str(prompts), "--no-bench",
+                                    "--localize", "on_failure"])
     assert res.exit_code == 0, res.output
     manifest = read_manifest(out)  # checks the bank's sha256
     assert manifest["label_bank"]["classes"] == len(SHAPES) and {a["tower"] for a in manifest["artifacts"]} == {"image"}
