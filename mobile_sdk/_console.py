@@ -38,9 +38,6 @@ def visible_stream() -> IO[str]:
 class _VisibleHandler(logging.StreamHandler):
     """A log handler that always writes to `visible_stream()` (looked up at each record)."""
 
-    def __init__(self):
-        super().__init__()
-
     @property
     def stream(self):  # type: ignore[override]
         return visible_stream()
