@@ -409,7 +409,8 @@ def _source_step(path: Path, source: str) -> int:
                               f"beside it to start over") from e
     source = normalized_source(source)
     if normalized_source(meta.get("source", "")) != source:
-        raise CheckpointError(f"--resume: {path} holds {meta.get('source') or 'another model'}, not {source}")
+        raise CheckpointError(f"--resume: {path} holds {meta.get('source') or 'another model'}, not {source}; "
+                              f"resume with the --model it was trained with, or pass another --out")
     return int(json.loads(meta.get("info", "{}")).get("step", -1))
 
 
@@ -434,10 +435,18 @@ def _load_state(net: _Trainable, opt, out: Path, cfg: TrainConfig, device) -> in
         saved_step = _source_step(out / MODEL_FILE, cfg.model)
         load_strict(model.model, read_state_dict(out / MODEL_FILE), str(out / MODEL_FILE), cfg.model)
     else:
-        meta = read_metadata(out / MODEL_FILE)
+        start_over = f"delete {MODEL_FILE} and {STATE_FILE} in {out} to start over"
+        meta = read_metadata(out / MODEL_FILE, fix=start_over)
         if meta["config"] != model.cfg:
-            raise CheckpointError(f"--resume: {out / MODEL_FILE} holds another architecture than --model {cfg.model}")
-        load_state_dict_strict(model, load_file(str(out / MODEL_FILE)), str(out / MODEL_FILE))
+            raise CheckpointError(f"--resume: {out / MODEL_FILE} holds another architecture than --model {cfg.model}; "
+                                  f"resume with the --model it was trained with, or pass another --out")
+        try:
+            tensors = load_file(str(out / MODEL_FILE))
+        except Exception as e:  # safetensors' own error types: a damaged or cut-short file
+            raise CheckpointError(f"--resume: cannot read the tensors of {out / MODEL_FILE} ({e}): the file is damaged "
+                                  f"or cut short; {start_over}") from e
+        load_state_dict_strict(model, tensors, str(out / MODEL_FILE),
+                               fix=f"the file was damaged or edited; {start_over}")
         saved_step = meta["info"].get("step")
     try:
         state = torch.load(out / STATE_FILE, map_location=device, weights_only=True)

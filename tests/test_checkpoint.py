@@ -108,3 +108,83 @@ def test_failed_save_keeps_the_earlier_file(ckpt, monkeypatch):
         save_checkpoint(m, path)
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+RESAVE = "re-save it with `mobile-sdk train` or save_checkpoint, or copy / download it again"
+
+
+@pytest.mark.parametrize("bad_dtype", [torch.int32, torch.int64, torch.bool, torch.uint8])
+def test_a_non_float_tensor_where_a_float_weight_belongs_is_named(ckpt, tmp_path, bad_dtype):
+    _, path = ckpt
+    t = load_file(str(path))
+    bad = _rewrite(path, tmp_path / "d.safetensors", {**t, "text.proj.weight": t["text.proj.weight"].to(bad_dtype)})
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(bad)
+    assert str(e.value) == (f"{bad}: 'text.proj.weight' holds {bad_dtype} where a floating-point weight belongs "
+                            f"(the model's is torch.float32): the file was damaged or edited, or written by other "
+                            f"code; {RESAVE}")
+
+
+def test_integer_buffers_must_stay_integer(tmp_path):
+    """A model with an integer buffer (as some architectures keep index tables): a float tensor in its
+    place is refused; int32 for int64 is cast; a float for a bool buffer is refused too."""
+    from mobile_sdk.checkpoint import load_state_dict_strict
+
+    class WithBuffers(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2)
+            self.register_buffer("index", torch.arange(4))
+            self.register_buffer("mask", torch.ones(4, dtype=torch.bool))
+
+    m = WithBuffers()
+    sd = m.state_dict()
+    load_state_dict_strict(m, {**sd, "index": sd["index"].to(torch.int32)}, "f.safetensors")
+    assert m.index.dtype == torch.int64
+    with pytest.raises(CheckpointError, match=r"^f.safetensors: 'index' holds torch.float32 where an integer buffer "
+                                              r"belongs \(the model's is torch.int64\): .*re-save it"):
+        load_state_dict_strict(m, {**sd, "index": sd["index"].float()}, "f.safetensors")
+    with pytest.raises(CheckpointError, match=r"'mask' holds torch.float16 where a bool buffer belongs \(the model's "
+                                              r"is torch.bool\): the file was damaged"):
+        load_state_dict_strict(m, {**sd, "mask": sd["mask"].half()}, "f.safetensors")
+    with pytest.raises(CheckpointError, match=r"'lin.weight' holds torch.int64 where a floating-point weight belongs"):
+        load_state_dict_strict(m, {**sd, "lin.weight": torch.zeros(2, 2, dtype=torch.int64)}, "f.safetensors")
+
+
+def test_every_corrupt_checkpoint_message_says_what_to_do(ckpt, tmp_path):
+    m, path = ckpt
+    t = load_file(str(path))
+    meta = {"format": "mobile-sdk.clip", "format_version": "1", "name": "", "info": "{}",
+            "config": json.dumps(m.cfg.to_dict())}
+    (tmp_path / "garbage.safetensors").write_bytes(b"garbage" * 10)
+    (tmp_path / "cut.safetensors").write_bytes(path.read_bytes()[:-100])
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "oc.safetensors"), metadata={"source": "open_clip:ViT-B-32"})
+    cases = {
+        "garbage.safetensors": "pass --checkpoint with a mobile-sdk .safetensors file (written by `mobile-sdk train` "
+                               f"or save_checkpoint); if it is one, it was damaged: {RESAVE}",
+        "cut.safetensors": f"if it is one, it was damaged: {RESAVE}",
+        "oc.safetensors": f"it holds open_clip:ViT-B-32 weights: pass --model open_clip:ViT-B-32 --weights "
+                          f"{tmp_path / 'oc.safetensors'}",
+        "plain.safetensors": "pass --checkpoint with a file written by `mobile-sdk train` or save_checkpoint; for "
+                             "other weights use --model open_clip:ARCH --weights FILE or --model hf:DIR",
+        "version.safetensors": "use the mobile-sdk version that wrote it, or re-save the model with this one "
+                               "(save_checkpoint)",
+        "config.safetensors": f"the metadata was damaged or edited; {RESAVE}",
+        "missing.safetensors": f"the file was damaged or edited, or written by other code; {RESAVE}",
+        "extra.safetensors": f"the file was damaged or edited, or written by other code; {RESAVE}",
+        "shape.safetensors": f"the file was damaged or edited, or written by other code; {RESAVE}",
+        "nan.safetensors": "the model it was saved from had diverged; re-train it (a lower --lr) or use an earlier "
+                           "checkpoint",
+        "nope.safetensors": "(pass --checkpoint with an existing .safetensors file)",
+    }
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "plain.safetensors"))
+    _rewrite(path, tmp_path / "version.safetensors", meta={**meta, "format_version": "9"})
+    _rewrite(path, tmp_path / "config.safetensors", meta={**meta, "config": "{not json"})
+    _rewrite(path, tmp_path / "missing.safetensors", {k: v for k, v in t.items() if k != "visual.patch.weight"})
+    _rewrite(path, tmp_path / "extra.safetensors", {**t, "bogus": torch.zeros(1)})
+    _rewrite(path, tmp_path / "shape.safetensors", {**t, "text.proj.weight": torch.zeros(3, 3)})
+    _rewrite(path, tmp_path / "nan.safetensors", {**t, "text.proj.weight": t["text.proj.weight"] * float("nan")})
+    for name, fix in cases.items():
+        with pytest.raises(CheckpointError) as e:
+            load_checkpoint(tmp_path / name)
+        assert str(e.value).endswith(fix), (name, str(e.value))

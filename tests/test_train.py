@@ -152,3 +152,26 @@ def test_open_clip_architecture_trains_distilled_and_resumes(tmp_path):
     # the image size must match the architecture's
     with pytest.raises(ConfigError, match="--image-size 32"):
         train(TrainConfig(steps=1, **{**common, "image_size": 64, "teacher": ""}), tmp_path / "bad", progress=False)
+
+
+def test_resume_refuses_a_damaged_model_file_and_says_how_to_start_over(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from mobile_sdk.errors import CheckpointError
+
+    cfg = TrainConfig(steps=2, save_every=2, **FAST)
+    train(cfg, tmp_path, progress=False)
+    path = tmp_path / "model.safetensors"
+    good = path.read_bytes()
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    tensors = load_file(str(path))
+    save_file({**tensors, "text.proj.weight": tensors["text.proj.weight"].to(torch.int32)}, str(path), metadata=meta)
+    start_over = f"delete model.safetensors and train_state.pt in {tmp_path} to start over"
+    with pytest.raises(CheckpointError, match=r"'text.proj.weight' holds torch.int32 where a floating-point weight "
+                                              rf"belongs \(the model's is torch.float32\): .*{start_over}"):
+        train(cfg, tmp_path, resume=True, progress=False)
+    path.write_bytes(good[:-100])  # cut short, as by an interrupted copy
+    with pytest.raises(CheckpointError, match=rf"model.safetensors is corrupt or not a safetensors file: .*; {start_over}$"):
+        train(cfg, tmp_path, resume=True, progress=False)

@@ -121,6 +121,48 @@ def _preprocess(folder: Path, image_size: int, squash: bool) -> Preprocess:
                       interpolation={2: "bilinear", 3: "bicubic"}.get(cfg.get("resample"), "bicubic"))
 
 
+_SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                       "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+                       "U8": torch.uint8, "BOOL": torch.bool}
+
+
+def _check_weights(folder: str, path: Path, model: nn.Module, loading: dict) -> None:
+    """What transformers lets through, refused as the other sources' strict loading refuses it: a
+    weight missing from the files (transformers fills it with random values), a tensor of the wrong
+    dtype kind (it casts an integer tensor into a float weight), NaN / Inf. Keys the model does not
+    use are logged (transformers ignores them)."""
+    from safetensors import safe_open
+
+    from ..checkpoint import dtype_problem
+
+    fix = "check that config.json and the weights come from the same save_pretrained, or save them again"
+    ignorable = ("position_ids",)  # a non-persistent buffer that older transformers versions stored
+    missing = sorted(k for k in loading.get("missing_keys") or () if not k.endswith(ignorable))
+    if missing:
+        raise CheckpointError(f"hf:{folder}: the weights lack {len(missing)} key(s) of the {type(model).__name__} "
+                              f"{missing[:5]}{' ...' if len(missing) > 5 else ''} (transformers would fill them with "
+                              f"random values); {fix}")
+    unexpected = sorted(k for k in loading.get("unexpected_keys") or () if not k.endswith(ignorable))
+    if unexpected:
+        log.warning("hf:%s: %d key(s) in the weights are not used by the %s and are ignored: %s", folder,
+                    len(unexpected), type(model).__name__, unexpected[:5])
+    expected = model.state_dict()
+    for file in sorted(path.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            for k in f.keys():
+                if k not in expected:
+                    continue
+                name = f.get_slice(k).get_dtype()
+                found = _SAFETENSORS_DTYPES.get(name, torch.float32 if name.startswith("F") else None)
+                problem = dtype_problem(k, found, expected[k].dtype) if found is not None else None
+                if problem:
+                    raise CheckpointError(f"hf:{folder}: {file.name}: {problem}; {fix}")
+    for k, t in expected.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"hf:{folder}: {k!r} holds NaN or Inf values; re-save the weights from a "
+                                  f"healthy model")
+
+
 @register_source("hf")
 def load_hf(folder: str, weights=None) -> DualEncoder:
     """hf:DIR, a local Hugging Face CLIPModel / SiglipModel folder (config.json, model.safetensors, tokenizer)."""
@@ -144,11 +186,13 @@ def load_hf(folder: str, weights=None) -> DualEncoder:
     if kind not in classes:
         raise ConfigError(f"hf:{folder}: model_type {kind!r} is not supported; supported: {', '.join(classes)}")
     try:
-        model = classes[kind].from_pretrained(str(path), local_files_only=True, use_safetensors=True,
-                                              attn_implementation="eager", torch_dtype=torch.float32)
+        model, loading = classes[kind].from_pretrained(str(path), local_files_only=True, use_safetensors=True,
+                                                       attn_implementation="eager", torch_dtype=torch.float32,
+                                                       output_loading_info=True)
     except Exception as e:
         raise CheckpointError(f"hf:{folder}: cannot load the {kind} weights ({type(e).__name__}: {e}); check that "
                               f"config.json and the weights come from the same save_pretrained") from e
+    _check_weights(folder, path, model, loading)
     model.eval()
     # transformers builds an empty 3-token tokenizer when the files are missing: refuse that here.
     if not any((path / f).is_file() for f in TOKENIZER_FILES):

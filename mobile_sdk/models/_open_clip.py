@@ -183,15 +183,19 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise CheckpointError(f"weights {path} do not hold a state dict of tensors")
+        raise CheckpointError(f"weights {path} do not hold a state dict of tensors; save the model's state dict with "
+                              f"safetensors.torch.save_file(model.state_dict(), PATH) or torch.save")
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
     return sd
 
 
 def load_strict(model: nn.Module, sd: dict[str, torch.Tensor], source: str, what: str) -> None:
-    """Load `sd` into `model`, refusing missing / unexpected keys, shape and dtype mismatches and
+    """Load `sd` into `model`, refusing missing / unexpected keys, shape mismatches, dtypes of the
+    wrong kind (a floating-point weight must be floating point, an integer buffer integer) and
     NaN / Inf, each named, with what to do."""
+    from ..checkpoint import dtype_problem
+
     expected = model.state_dict()
     missing = sorted(set(expected) - set(sd))
     extra = sorted(set(sd) - set(expected))
@@ -208,8 +212,9 @@ def load_strict(model: nn.Module, sd: dict[str, torch.Tensor], source: str, what
         if tuple(t.shape) != tuple(v.shape):
             raise CheckpointError(f"{source}: shape mismatch for {k!r}: weights {tuple(t.shape)}, model "
                                   f"{tuple(v.shape)}; {fix}")
-        if v.is_floating_point() and not t.is_floating_point():
-            raise CheckpointError(f"{source}: {k!r} holds {t.dtype} where a floating-point weight belongs; {fix}")
+        problem = dtype_problem(k, t.dtype, v.dtype)
+        if problem:
+            raise CheckpointError(f"{source}: {problem}; {fix}")
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise CheckpointError(f"{source}: {k!r} holds NaN or Inf values; re-export the weights from a "
                                   f"healthy model")

@@ -401,3 +401,37 @@ def test_hf_folder_errors_name_the_missing_piece(sources, tmp_path):
         load_adapter(f"hf:{tmp_path / 'nothing'}")
     with pytest.raises(ConfigError, match="drop --weights"):
         load_adapter(f"hf:{src}", src / "model.safetensors")
+
+
+def test_hf_weights_are_loaded_strictly(sources, tmp_path, caplog):
+    """transformers fills a missing weight with random values, casts an integer tensor into a float
+    weight and loads NaN without a word: hf:DIR refuses each, naming the key."""
+    import shutil
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    src = Path(sources["hf-clip"][0][len("hf:"):])
+    folder = tmp_path / "hf"
+    shutil.copytree(src, folder)
+    with safe_open(str(src / "model.safetensors"), framework="pt") as f:
+        meta = f.metadata()
+    sd = load_file(str(src / "model.safetensors"))
+    key = "text_projection.weight"
+    fix = "check that config.json and the weights come from the same save_pretrained, or save them again"
+    for tensors, message in [
+        ({**sd, key: sd[key].to(torch.int32)},
+         rf"model.safetensors: '{key}' holds torch.int32 where a floating-point weight belongs \(the model's is "
+         rf"torch.float32\); {fix}$"),
+        ({k: v for k, v in sd.items() if k != key},
+         rf"the weights lack 1 key\(s\) of the CLIPModel \['{key}'\] \(transformers would fill them with random "
+         rf"values\); {fix}$"),
+        ({**sd, key: sd[key] * float("nan")}, rf"'{key}' holds NaN or Inf values; re-save the weights from a healthy"),
+    ]:
+        save_file(tensors, str(folder / "model.safetensors"), metadata=meta)
+        with pytest.raises(CheckpointError, match=message):
+            load_adapter(f"hf:{folder}")
+    save_file({**sd, "extra.weight": torch.zeros(2)}, str(folder / "model.safetensors"), metadata=meta)
+    with caplog.at_level("WARNING", logger="mobile_sdk.models._hf"):
+        assert load_adapter(f"hf:{folder}").embed_dim == 48
+    assert any("not used by the CLIPModel and are ignored: ['extra.weight']" in m for m in caplog.messages)
