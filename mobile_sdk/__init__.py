@@ -8,7 +8,7 @@ preprocessing, the tokenizer and the error types.
 
 from .api import ParityReport, check_parity, export, load_model
 from .checkpoint import default_checkpoint, load_checkpoint, save_checkpoint
-from .errors import BackendMissing, CheckpointError, ConfigError, ConversionError, DataError, SdkError
+from .errors import BackendMissing, CheckpointError, ConfigError, ConversionError, DataError, ImageError, SdkError
 from .models import CLIP, CLIPConfig, count_parameters, create_model, list_models, register_model
 from .models.adapter import DualEncoder, PixelNorm, Preprocess, Tower, as_adapter
 from .models.sources import list_sources, load_adapter, register_source
@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendMissing", "CLIP", "CLIPConfig", "CheckpointError", "ConfigError", "ConversionError", "DataError",
-    "DualEncoder", "ParityReport", "check_parity", "export", "load_model",
+    "DualEncoder", "ImageError", "ParityReport", "check_parity", "export", "load_model",
     "PixelNorm", "Preprocess", "SdkError", "Tokenizer", "Tower", "as_adapter", "count_parameters", "create_model",
     "default_checkpoint", "list_models", "list_sources", "load_adapter", "load_checkpoint", "load_image",
     "preprocess_image", "register_model", "register_source", "save_checkpoint",

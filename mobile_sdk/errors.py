@@ -23,6 +23,19 @@ class DataError(SdkError):
     """Input data is unusable: unreadable image, empty calibration folder, wrong shape, ..."""
 
 
+class ImageError(DataError):
+    """One image cannot be used: missing, unreadable, empty, not an image, truncated or damaged, or
+    over PIL's decompression-bomb limit. `path` names the file, `reason` says what is wrong in words
+    (folder readers log it when they skip the file), `fix` what to do."""
+
+    def __init__(self, path, reason: str, fix: str = ""):
+        self.path, self.reason, self.fix = str(path), reason, fix
+        super().__init__(f"cannot read image {path}: {reason}" + (f"; {fix}" if fix else ""))
+
+    def __reduce__(self):  # picklable (data-loader workers) although __init__ takes three arguments
+        return type(self), (self.path, self.reason, self.fix)
+
+
 class ConversionError(SdkError):
     """A converter failed; the message names the failing op or step."""
 

@@ -127,7 +127,7 @@ def build_golden(folder: Path, model, manifest: dict) -> dict:
     from converters import platform_module
 
     from .models.adapter import as_adapter
-    from .preprocess import load_image
+    from .preprocess import image_info, load_image
 
     model = as_adapter(model)
     folder = Path(folder)
@@ -176,7 +176,7 @@ def build_golden(folder: Path, model, manifest: dict) -> dict:
         "schema_version": 1,
         "logit_scale": logit_scale,
         "images": [{"file": str(p.relative_to(folder)), "png_sha256": _sha(p.read_bytes()),
-                    "mode": Image.open(p).mode, "size": list(Image.open(p).size),
+                    **image_info(p),
                     "pixels_sha256": _sha(px.tobytes()), "pixels": px.reshape(-1).tolist()}
                    for p, px in zip(paths, pixels)],
         "pixels_layout": f"uint8 HWC ({size}, {size}, 3), row-major",

@@ -14,14 +14,28 @@ Steps, all in integer arithmetic so Kotlin and Swift can reproduce every pixel e
    source pixels; weights are the integer overlaps, so each output is
    (sum_w w * v + s*s // 2) // (s*s) over the separable 2-D overlaps: exact integers.
 The model takes these uint8 values as float32 in [0, 255], NCHW; normalization is in the graph.
+
+Every image the SDK reads from a file goes through `open_image` (calibration, evaluation suites,
+golden vectors, `load_image`): the file is decoded in full inside it, so a truncated or damaged file,
+a file that is no image, an empty file, a folder, an unreadable file or one over PIL's
+decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`; PIL's warning between 1x and 2x the limit
+counts as over it) is an `ImageError` naming the file, the reason in words and the fix.
+`preprocess_image` decodes a caller's not-yet-decoded PIL image the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import struct
+import warnings
+from collections.abc import Iterator
+
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import DataError
+from .errors import DataError, ImageError
 
 DEFAULT_SIZE = 64
 _ROW_CHUNK = 256  # rows per chunk in the resize, bounds memory on huge images
@@ -77,20 +91,121 @@ def center_crop_resize(rgb: np.ndarray, size: int = DEFAULT_SIZE) -> np.ndarray:
 
 
 def preprocess_image(img: Image.Image, size: int = DEFAULT_SIZE) -> np.ndarray:
-    """Any PIL image -> uint8 (size, size, 3) RGB pixels."""
+    """Any PIL image -> uint8 (size, size, 3) RGB pixels. An image opened by the caller and not yet
+    decoded (`Image.open(path)`) is decoded here: a truncated or damaged one is an ImageError
+    naming its file."""
+    return _preprocess(img, size, getattr(img, "filename", None) or "(the PIL image passed in)")
+
+
+def _preprocess(img: Image.Image, size: int, name) -> np.ndarray:
     if size < 1:
         raise DataError(f"size must be >= 1, got {size}")
-    return center_crop_resize(to_rgb_array(img), size)
+    return center_crop_resize(_decoded_rgb(img, name), size)
+
+
+# What PIL raises for a file it cannot decode: besides OSError ("image file is truncated", "broken
+# data stream", UnidentifiedImageError), its format plugins raise these for malformed data.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError,
+                  ZeroDivisionError, MemoryError)
+_BOMB_FIX = ("downscale it (models read a few hundred pixels a side at most), or, if you trust the file, raise "
+             "PIL.Image.MAX_IMAGE_PIXELS in your own code before calling the SDK")
+_RESAVE_FIX = "re-save or re-download it, or remove it"
+
+
+def _bomb(name, pixels: int | None) -> ImageError:
+    limit = Image.MAX_IMAGE_PIXELS
+    count = f"{pixels:,} pixels" if pixels is not None else "more pixels"
+    return ImageError(name, f"{count}, over PIL's decompression-bomb limit of {limit:,} pixels "
+                            f"(PIL.Image.MAX_IMAGE_PIXELS)", _BOMB_FIX)
+
+
+def _bomb_pixels(e: BaseException) -> int | None:
+    """The pixel count in PIL's decompression-bomb message ("Image size (N pixels) exceeds ...")."""
+    m = re.search(r"\((\d+) pixels\)", str(e))
+    return int(m.group(1)) if m else None
+
+
+def _decode_reason(e: BaseException, what: str = "its image data is damaged") -> tuple[str, str]:
+    """(reason in words, fix) for an exception PIL raised while reading an image."""
+    text = str(e)
+    if "truncated" in text:
+        return (f"the file is truncated: its image data ends early, as after an interrupted copy or download "
+                f"({text})", _RESAVE_FIX)
+    if isinstance(e, MemoryError):
+        return "not enough memory to decode it", "downscale it or free memory"
+    return f"{what} ({type(e).__name__}: {text})", _RESAVE_FIX
+
+
+@contextlib.contextmanager
+def _image_errors(name, what: str = "its image data is damaged") -> Iterator[None]:
+    """Inside the block, PIL's decompression-bomb warning is an error, and what PIL raises for an
+    unusable image becomes an ImageError naming `name`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise _bomb(name, _bomb_pixels(e)) from e
+    except _DECODE_ERRORS as e:
+        reason, fix = _decode_reason(e, what)
+        raise ImageError(name, reason, fix) from e
+
+
+def _decoded_rgb(img: Image.Image, name) -> np.ndarray:
+    """Steps 1-2 of an image that may still have to be decoded (an `Image.open` result): its pixels
+    are read here, under the decompression-bomb limit, and any decoding failure is an ImageError."""
+    if getattr(img, "tile", None) and Image.MAX_IMAGE_PIXELS and img.width * img.height > Image.MAX_IMAGE_PIXELS:
+        raise _bomb(name, img.width * img.height)  # not decoded yet: decoding would allocate all of it
+    with _image_errors(name):
+        img.load()
+        return to_rgb_array(img)
+
+
+@contextlib.contextmanager
+def open_image(path) -> Iterator[Image.Image]:
+    """The one way the SDK reads an image file: `with open_image(path) as img:` gives the image,
+    decoded in full (a truncated file fails here, not later), under PIL's decompression-bomb limit;
+    the file is closed after the block. Anything unusable is an ImageError naming the file, the
+    reason in words and the fix."""
+    try:
+        empty = os.path.isfile(path) and os.path.getsize(path) == 0
+    except (OSError, TypeError, ValueError):
+        empty = False  # a file object, or a path that open() below explains
+    if empty:
+        raise ImageError(path, "the file is empty (0 bytes)", _RESAVE_FIX)
+    try:
+        with _image_errors(path, "cannot open it"):
+            img = Image.open(path)
+    except ImageError as e:
+        cause = e.__cause__
+        if isinstance(cause, FileNotFoundError):
+            raise ImageError(path, "no such file", "check the path") from cause
+        if isinstance(cause, IsADirectoryError):
+            raise ImageError(path, "it is a folder, not an image file", "pass an image file") from cause
+        if isinstance(cause, PermissionError):
+            raise ImageError(path, "permission denied", "make the file readable (chmod +r) or copy it "
+                                                        "somewhere readable") from cause
+        if isinstance(cause, UnidentifiedImageError):
+            raise ImageError(path, "not an image (PIL recognizes no image format in it)",
+                             "pass PNG, JPEG or another format PIL reads, or remove it") from cause
+        raise
+    with img:
+        with _image_errors(path):
+            img.load()
+        yield img
 
 
 def load_image(path, size: int = DEFAULT_SIZE) -> np.ndarray:
-    """Open an image file and preprocess it; a clear DataError for anything unreadable."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return preprocess_image(img, size)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"cannot read image {path}: {e}") from e
+    """Open an image file and preprocess it; an ImageError (a DataError) naming the file, the reason
+    and the fix for anything unusable."""
+    with open_image(path) as img:
+        return _preprocess(img, size, path)
+
+
+def image_info(path) -> dict:
+    """{"mode", "size": [w, h]} of an image file, read as every image is (`open_image`)."""
+    with open_image(path) as img:
+        return {"mode": img.mode, "size": list(img.size)}
 
 
 def to_model_input(pixels: np.ndarray):

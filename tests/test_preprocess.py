@@ -1,11 +1,15 @@
 import io
+import os
+import struct
+import warnings
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from mobile_sdk.errors import DataError
-from mobile_sdk.preprocess import center_crop_resize, load_image, preprocess_image, to_model_input
+from mobile_sdk.errors import DataError, ImageError
+from mobile_sdk.preprocess import center_crop_resize, image_info, load_image, preprocess_image, to_model_input
 
 
 def _reference(rgb, size):
@@ -102,3 +106,122 @@ def test_to_model_input():
     assert x.shape == (2, 3, 4, 4) and x.dtype.is_floating_point and float(x.max()) == 255.0
     with pytest.raises(DataError):
         to_model_input(np.zeros((4, 4), np.uint8))
+
+
+# --------------------------------------------------------------------------- unusable image files
+def bomb_png(w: int, h: int) -> bytes:
+    """A PNG whose header claims w x h pixels: a few dozen bytes on disk, and PIL checks its
+    decompression-bomb limit against the header when it opens the file."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def cut_in_half(img: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()[:len(buf.getvalue()) // 2]
+
+
+def noise(w=64, h=64) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+LIMIT = f"{Image.MAX_IMAGE_PIXELS:,}"
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    # over 2x the limit: PIL raises DecompressionBombError
+    ("bomb.png", bomb_png(20000, 20000), rf"400,000,000 pixels, over PIL's decompression-bomb limit of {LIMIT} pixels"),
+    # between 1x and 2x: PIL only warns; the SDK refuses it the same
+    ("big.png", bomb_png(12000, 12000), rf"144,000,000 pixels, over PIL's decompression-bomb limit of {LIMIT} pixels"),
+    ("half.png", cut_in_half(noise(), "PNG"), "the file is truncated"),
+    ("half.jpg", cut_in_half(noise(), "JPEG"), "the file is truncated"),
+    ("empty.png", b"", r"the file is empty \(0 bytes\)"),
+    ("notes.png", b"hello, not an image", r"not an image \(PIL recognizes no image format in it\)"),
+])
+def test_unusable_image_files_are_named_with_reason_and_fix(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=rf"cannot read image .*{name}: {reason}.*; \w") as e:
+        load_image(path)
+    assert isinstance(e.value, DataError) and e.value.path == str(path) and e.value.fix
+    assert not str(e.value).endswith(";")
+
+
+def test_bomb_message_gives_the_fix_and_changes_no_global_state(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(bomb_png(12000, 12000))
+    before = Image.MAX_IMAGE_PIXELS, list(warnings.filters)
+    with pytest.raises(ImageError, match=r"downscale it .*or, if you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS"):
+        load_image(tmp_path / "bomb.png")
+    assert (Image.MAX_IMAGE_PIXELS, list(warnings.filters)) == before
+
+
+def test_bomb_limit_is_the_one_pil_has_now(tmp_path, monkeypatch):
+    """A plain 100x100 image over a lowered limit: 2x over is PIL's error, 1x-2x its warning; both refused."""
+    noise(100, 100).save(tmp_path / "a.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4000)  # 10,000 pixels: over 2x
+    with pytest.raises(ImageError, match="10,000 pixels, over PIL's decompression-bomb limit of 4,000 pixels"):
+        load_image(tmp_path / "a.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 8000)  # 1x-2x: a warning in PIL
+    with pytest.raises(ImageError, match="10,000 pixels, over PIL's decompression-bomb limit of 8,000 pixels"):
+        load_image(tmp_path / "a.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10000)
+    assert load_image(tmp_path / "a.png", 8).shape == (8, 8, 3)
+
+
+def test_folders_missing_and_unreadable_files_are_named(tmp_path, monkeypatch):
+    with pytest.raises(ImageError, match=rf"cannot read image {tmp_path}: it is a folder, not an image file; pass"):
+        load_image(tmp_path)
+    with pytest.raises(ImageError, match=r"cannot read image .*missing.png: no such file; check the path"):
+        load_image(tmp_path / "missing.png")
+    locked = tmp_path / "locked.png"
+    noise().save(locked)
+    if os.geteuid() == 0:  # root reads a chmod 000 file: make the open fail as it does for a user
+        real_open = Image.open
+
+        def denied(fp, *a, **k):
+            if str(fp) == str(locked):
+                raise PermissionError(13, "Permission denied", str(fp))
+            return real_open(fp, *a, **k)
+        monkeypatch.setattr(Image, "open", denied)
+    else:
+        locked.chmod(0)
+    with pytest.raises(ImageError, match=r"cannot read image .*locked.png: permission denied; make the file readable"):
+        load_image(locked)
+
+
+def test_an_image_opened_by_the_caller_is_decoded_with_the_same_checks(tmp_path):
+    (tmp_path / "half.jpg").write_bytes(cut_in_half(noise(), "JPEG"))
+    img = Image.open(tmp_path / "half.jpg")  # opens fine: the JPEG is truncated past its header
+    with pytest.raises(ImageError, match=r"cannot read image .*half.jpg: the file is truncated"):
+        preprocess_image(img)
+    img = Image.open(io.BytesIO((tmp_path / "half.jpg").read_bytes()))  # no file name to give
+    with pytest.raises(ImageError, match=r"cannot read image \(the PIL image passed in\): the file is truncated"):
+        preprocess_image(img)
+    (tmp_path / "big.png").write_bytes(bomb_png(12000, 12000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the caller ignored PIL's warning; decoding it is still refused
+        img = Image.open(tmp_path / "big.png")
+    with pytest.raises(ImageError, match=r"big.png: 144,000,000 pixels, over PIL's decompression-bomb limit"):
+        preprocess_image(img)
+    good = tmp_path / "good.png"
+    noise(40, 30).save(good)
+    assert (preprocess_image(Image.open(good), 16) == load_image(good, 16)).all()
+
+
+def test_image_info_reads_through_the_same_checks(tmp_path):
+    Image.new("LA", (7, 5)).save(tmp_path / "a.png")
+    assert image_info(tmp_path / "a.png") == {"mode": "LA", "size": [7, 5]}
+    (tmp_path / "b.png").write_bytes(cut_in_half(noise(), "PNG"))
+    with pytest.raises(ImageError, match="b.png: the file is truncated"):
+        image_info(tmp_path / "b.png")
+
+
+def test_image_error_pickles():
+    import pickle
+
+    e = pickle.loads(pickle.dumps(ImageError("a.png", "the file is empty (0 bytes)", "re-save it")))
+    assert (e.path, e.reason, e.fix, str(e)) == ("a.png", "the file is empty (0 bytes)", "re-save it",
+                                                 "cannot read image a.png: the file is empty (0 bytes); re-save it")

@@ -1,9 +1,12 @@
 """Calibration data: the committed `calibration_data/` folder or any user folder of images.
 
 A folder holds images (any format PIL reads) and optionally `captions.jsonl` (one
-{"file": ..., "caption": ...} per line) and `SHA256SUMS` (`sha256sum` format). Files that are
-not readable images are reported and skipped; a folder with no readable image is an error; a
-checksum mismatch is an error (the data changed since it was committed).
+{"file": ..., "caption": ...} per line) and `SHA256SUMS` (`sha256sum` format). Images are read by
+`preprocess.open_image`; a file that is not a usable image (not an image, empty, truncated, over
+PIL's decompression-bomb limit, unreadable) is logged with the reason and skipped, and listed in
+`CalibrationSet.skipped`; a folder with no usable image is an error naming the files and reasons;
+fewer than MIN_RECOMMENDED usable images is a warning; a checksum mismatch is an error (the data
+changed since it was committed).
 """
 
 from __future__ import annotations
@@ -22,6 +25,13 @@ from ..preprocess import load_image
 log = logging.getLogger(__name__)
 CAPTIONS, CHECKSUMS = "captions.jsonl", "SHA256SUMS"
 _META = {CAPTIONS, CHECKSUMS, "README.md"}
+# Fewer usable calibration images than this is a warning. The int8 converters set activation ranges
+# from the calibration samples; LiteRT's clip each tensor at the 99.99th percentile of its values
+# (converters/tflite.py), which is just the largest value seen until the tensor has given 1e4
+# values: about 64 samples for an embedding-sized tensor of ~150 values. Below that the ranges
+# follow the extremes of a handful of images. The bundled set has 300 (exporter.DEFAULT_CALIBRATION_N),
+# where going from 128 to 300 still raised the int8 image tower's cosine.
+MIN_RECOMMENDED = 64
 
 
 @dataclass
@@ -66,7 +76,8 @@ def verify_checksums(folder: Path) -> None:
 def load_calibration(folder: str | Path, size: int = 64, limit: int | None = None) -> CalibrationSet:
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"calibration folder not found: {folder}")
+        raise DataError(f"calibration folder not found: {folder}; pass --calibration with a folder of images "
+                        f"(+ captions.jsonl for the text tower), or leave it out for the bundled calibration_data/")
     if (folder / CHECKSUMS).is_file():
         verify_checksums(folder)
     images, files, skipped = [], [], []
@@ -79,12 +90,19 @@ def load_calibration(folder: str | Path, size: int = 64, limit: int | None = Non
             images.append(load_image(p, size))
             files.append(p.name)
         except DataError as e:
-            skipped.append((p.name, str(e.__cause__ or e)))
-            log.warning("calibration: skipping %s (not a readable image)", p.name)
+            reason = getattr(e, "reason", None) or str(e)
+            skipped.append((p.name, reason))
+            log.warning("calibration: skipping %s in %s: %s", p.name, folder, reason)
     if not images:
-        detail = f"; skipped {len(skipped)} non-image file(s): {[s[0] for s in skipped[:5]]}" if skipped else ""
+        detail = f"; skipped {len(skipped)} file(s): {skipped_summary(skipped)}" if skipped else ""
         raise DataError(f"calibration folder {folder} has no readable images{detail}. "
                         f"Point it at a folder of PNG/JPEG files (or use the bundled calibration_data/)")
+    if len(images) < MIN_RECOMMENDED and (limit is None or limit >= MIN_RECOMMENDED):
+        # a smaller `limit` is the caller's choice (a benchmark input); too few in the folder is not
+        log.warning("calibration: %d usable image%s in %s%s; int8 activation ranges from so few samples will be "
+                    "poor (fp32/fp16 exports do not use them): %d or more are recommended (the bundled "
+                    "calibration_data/ has 300)", len(images), "" if len(images) == 1 else "s", folder,
+                    f" ({len(skipped)} skipped)" if skipped else "", MIN_RECOMMENDED)
     captions = []
     if (folder / CAPTIONS).is_file():
         by_file = {}
@@ -97,6 +115,12 @@ def load_calibration(folder: str | Path, size: int = 64, limit: int | None = Non
                     raise DataError(f"{folder / CAPTIONS}:{n}: expected {{\"file\", \"caption\"}} JSON: {e}") from e
         captions = [by_file[f] for f in files if f in by_file]
     return CalibrationSet(np.stack(images), files, captions, skipped)
+
+
+def skipped_summary(skipped: list[tuple[str, str]], most: int = 5) -> str:
+    """Skipped files with their reasons, for a message: a.png (reason); b.png (reason) ..."""
+    text = "; ".join(f"{f} ({why})" for f, why in skipped[:most])
+    return text + (f"; and {len(skipped) - most} more" if len(skipped) > most else "")
 
 
 def write_split(folder: str | Path, split: str, n: int, image_size: int = 64, seed: int = 0) -> Path:

@@ -13,7 +13,10 @@ A suite builds task sets at a model's input size (`Suite.sets(image_size, n)`), 
 
 `load_suite(spec)` resolves a `--eval-data` value: `world`, a folder, or a `.jsonl` file. Images
 are read and preprocessed as calibration images are (`preprocess.load_image`: centre crop, area
-resize); unreadable ones are reported and skipped. Bad data raises `DataError` naming the file and
+resize); a file that is not a usable image (not an image, empty, truncated, over PIL's
+decompression-bomb limit, unreadable) is logged with the reason and skipped, and listed in the
+suite's `skipped` and `describe()`; only a class (or a caption file) left without enough usable
+images is an error, naming the files and reasons. Bad data raises `DataError` naming the file and
 the fix: an empty class, fewer than 2 classes, a caption pointing at a missing file, a malformed
 line, a template without `{}`.
 """
@@ -29,6 +32,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..preprocess import load_image
+from .calibration import skipped_summary
 from .tasks import RECALL_AT
 
 log = logging.getLogger(__name__)
@@ -114,8 +118,9 @@ def _read_images(paths: list[Path], size: int, what: str) -> tuple[list[np.ndarr
             images.append(load_image(p, size))
             kept.append(i)
         except DataError as e:
-            skipped.append((str(p), str(e.__cause__ or e)))
-            log.warning("%s: skipping %s (not a readable image)", what, p)
+            reason = getattr(e, "reason", None) or str(e)
+            skipped.append((str(p), reason))
+            log.warning("%s: skipping %s: %s", what, p, reason)
     return images, kept, skipped
 
 
@@ -194,7 +199,7 @@ class FolderSuite(Suite):
             read, _, skipped = _read_images(files[:n] if n else files, image_size, f"class {d.name}")
             self.skipped += skipped
             if not read:
-                why = f" ({len(skipped)} unreadable file(s), e.g. {skipped[0][0]})" if skipped else ""
+                why = f" (skipped {len(skipped)} file(s): {skipped_summary(skipped)})" if skipped else ""
                 raise DataError(f"class {d.name!r} in {self.root} has no readable image{why}; add PNG/JPEG images "
                                 f"to {d} or remove the folder")
             images += read
@@ -245,7 +250,9 @@ class CaptionSuite(Suite):
         index = {files[i]: k for k, i in enumerate(kept)}
         pairs = [(index[p], c) for p, c in lines if p in index]
         if len(images) < 2:
-            raise DataError(f"{self.path}: retrieval needs at least 2 readable images, found {len(images)}")
+            why = f" (skipped {len(self.skipped)} file(s): {skipped_summary(self.skipped)})" if self.skipped else ""
+            raise DataError(f"{self.path}: retrieval needs at least 2 readable images, found {len(images)}{why}; "
+                            f"point its lines at PNG/JPEG images")
         return {"captions": CaptionSet(np.stack(images), [c for _, c in pairs], np.asarray([i for i, _ in pairs]),
                                        [str(files[i]) for i in kept])}
 

@@ -151,6 +151,70 @@ def test_unreadable_images_are_reported_and_skipped(colour_folder, caplog):
     assert suite.describe()["skipped"][0].endswith("broken.png")
 
 
+def test_unusable_images_in_a_folder_are_skipped_with_the_reason(colour_folder, caplog):
+    from tests.data.test_calibration import bad_and_good_images
+
+    bad_and_good_images(colour_folder / "red", good=0)  # beside red's 3 good images
+    suite = load_suite(colour_folder)
+    with caplog.at_level("WARNING", logger="mobile_sdk.data.suites"):
+        sets = suite.sets(8)
+    assert len(sets["zeroshot"].labels) == 9
+    reasons = {Path(p).name: why for p, why in suite.skipped}
+    assert sorted(reasons) == ["bomb.png", "empty.png", "half.jpg"]
+    assert reasons["bomb.png"].startswith("400,000,000 pixels, over PIL's decompression-bomb limit of")
+    assert reasons["half.jpg"].startswith("the file is truncated")
+    assert reasons["empty.png"] == "the file is empty (0 bytes)"
+    for name, reason in reasons.items():
+        assert f"class red: skipping {colour_folder / 'red' / name}: {reason}" in caplog.messages
+    assert sorted(Path(p).name for p in suite.describe()["skipped"]) == sorted(reasons)
+
+
+def test_a_class_or_caption_file_without_usable_images_names_the_files(colour_folder, tmp_path):
+    from tests.data.test_calibration import bad_and_good_images
+
+    for p in (colour_folder / "green").iterdir():
+        p.unlink()
+    bad_and_good_images(colour_folder / "green", good=0)
+    with pytest.raises(DataError, match=r"class 'green' in .* has no readable image \(skipped 3 file\(s\): "
+                                        r".*bomb.png \(400,000,000 pixels.*\); .*empty.png \(the file is empty "
+                                        r"\(0 bytes\)\); .*half.jpg \(the file is truncated.*\)\); add PNG/JPEG"):
+        load_suite(colour_folder).sets(8)
+    caps = tmp_path / "caps.jsonl"
+    caps.write_text("".join(json.dumps({"image": str(colour_folder / "green" / f), "caption": f"a {f}"}) + "\n"
+                            for f in ("bomb.png", "half.jpg")) + json.dumps({"image": str(colour_folder / "red" / "0.png"),
+                                                                            "caption": "red"}) + "\n")
+    with pytest.raises(DataError, match=r"retrieval needs at least 2 readable images, found 1 \(skipped 2 file\(s\): "
+                                        r".*bomb.png \(400,000,000 pixels.*half.jpg \(the file is truncated"):
+        load_suite(caps).sets(8)
+
+
+def test_eval_cli_warns_skips_and_fails_on_a_class_without_usable_images(colour_folder, tmp_path):
+    """`mobile-sdk eval --eval-data FOLDER`: a bad image is a one-line warning and skipped; a class
+    left with none is a one-line error (exit 2) naming the files and reasons."""
+    from mobile_sdk.checkpoint import save_checkpoint
+    from mobile_sdk.cli import main
+    from mobile_sdk.models import create_model
+    from tests.data.test_calibration import bad_and_good_images
+
+    ckpt = save_checkpoint(create_model("tiny"), tmp_path / "tiny.safetensors", name="tiny")
+    bad_and_good_images(colour_folder / "red", good=0)
+    res = CliRunner().invoke(main, ["eval", "--checkpoint", str(ckpt), "--eval-data", str(colour_folder)])
+    assert res.exit_code == 0 and "Traceback" not in res.output, res.output
+    lines = res.output.splitlines()
+    for name, reason in [("bomb.png", "400,000,000 pixels, over PIL's decompression-bomb limit of"),
+                         ("half.jpg", "the file is truncated"), ("empty.png", "the file is empty (0 bytes)")]:
+        assert any(f"class red: skipping {colour_folder / 'red' / name}: {reason}" in line for line in lines), res.output
+    assert "zeroshot" in res.output
+    for p in (colour_folder / "green").iterdir():
+        p.unlink()
+    bad_and_good_images(colour_folder / "green", good=0)
+    res = CliRunner().invoke(main, ["eval", "--checkpoint", str(ckpt), "--eval-data", str(colour_folder)])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    error = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "class 'green'" in error[0] and "has no readable image" in error[0], res.output
+    assert all(f"{n} (" in error[0] for n in ("bomb.png", "empty.png", "half.jpg")), res.output
+
+
 @pytest.mark.parametrize("line, message", [
     ('{"image": "missing.png", "caption": "a cat"}', "missing.png' not found"),
     ('{"caption": "a cat"}', "expected"),
