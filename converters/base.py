@@ -43,7 +43,7 @@ class Artifact:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["path"] = str(self.path)
+        d["path"] = Path(self.path).name  # beside this metadata; an export folder can move
         return d
 
 

@@ -627,7 +627,8 @@ def convert_many(model, tower: str, example: torch.Tensor, configs: list[TFLiteC
                                           f"{outputs[0].dtype}; expected int8 (int32 ids) in and int8 out")
                 report.pop("float_tensor_names")
                 extra = dict(shared, **report, xnnpack_partitions=xnnpack_partitions(checked, config.num_threads),
-                             bytes=len(blob), precision_s=round(seconds, 2), log=str(log_path),
+                             bytes=len(blob), precision_s=round(seconds, 2),
+                             log=log_path.name if log_path.parent == out_dir else str(log_path),
                              description=describe(model, tower, config.precision, tuple(example.shape)))
                 if config.precision in ("int8", "int8_cpu"):
                     extra.update(calibration_samples=len(calibration),

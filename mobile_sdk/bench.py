@@ -15,7 +15,6 @@ they are listed with their size and marked skipped, with the reason.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -135,15 +134,13 @@ def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: boo
     from .data.calibration import load_calibration
     from .exporter import DEFAULT_CALIBRATION, square_size
     from .models.sources import load_reference
-    from .parity.check import EXPORT_RECORD, find_artifacts
+    from .folder import ExportFolder
 
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"artifact folder not found: {folder}; create it with `mobile-sdk export --out {folder}`")
-    record = json.loads((folder / EXPORT_RECORD).read_text()) if (folder / EXPORT_RECORD).is_file() else {}
-    metas = find_artifacts(folder)
+    export_folder = ExportFolder.open(folder)  # manifest, sidecars, files and export.json checked
+    record, metas = export_folder.record, export_folder.artifacts
     if not metas:
-        raise DataError(f"no artifacts in {folder}; run `mobile-sdk export` first")
+        raise DataError(f"no artifacts in {folder} (its manifest lists none); run `mobile-sdk export` first")
     model = load_reference(record, model, weights, checkpoint)
     meta = getattr(model, "meta", {"name": model.name})
     checkpoint = Path(model.weights) if model.weights else None

@@ -25,8 +25,15 @@ def _friendly(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from ._signals import Terminated, stoppable
+
         try:
-            return fn(*args, **kwargs)
+            with stoppable():  # SIGTERM unwinds like Ctrl-C: every cleanup runs
+                return fn(*args, **kwargs)
+        except KeyboardInterrupt as e:
+            click.echo(f"\n{'terminated' if isinstance(e, Terminated) else 'interrupted'}: nothing was changed "
+                       f"(an export's output folder is replaced only when every step has succeeded)", err=True)
+            sys.exit(143 if isinstance(e, Terminated) else 130)
         except SdkError as e:
             if log.isEnabledFor(logging.DEBUG):
                 log.exception("details")
@@ -369,11 +376,13 @@ def parity_cmd(folder, checkpoint, model_spec, weights, json_path, n_test, local
     from .parity import ParityConfig, check_folder, write_reports
     from .parity.report import HEADER, summary_rows
 
+    from .folder import locked
+
     suite = None if eval_data is None and prompts is None else _suite(eval_data, prompts)
-    with _work() as progress:
+    with locked(folder, "mobile-sdk parity"), _work() as progress:  # it writes its reports into FOLDER
         report = check_folder(folder, checkpoint, ParityConfig(n_test=n_test, localize=localize),
                               on_step=progress.stage("parity"), model=model_spec, weights=weights, suite=suite)
-    paths = write_reports(report, folder, json_path)
+        paths = write_reports(report, folder, json_path)
     _print_table(HEADER, summary_rows(report))
     click.echo(f"wrote {', '.join(str(p) for p in paths)}")
     if not report["passed"]:
@@ -435,18 +444,24 @@ def bench_cmd(folder, model_spec, weights, json_path, threads, no_peers) -> None
         raise ConfigError(f"--threads must be comma-separated integers, got {threads!r}") from None
     if not counts or min(counts) < 1:
         raise ConfigError(f"--threads needs positive counts, got {threads!r}")
+    from .folder import atomic_write_text, locked
+
     _model_source(None, model_spec, weights)
-    with _work() as progress:
-        result = bench_folder(folder, counts, peers=not no_peers, model=model_spec, weights=weights,
-                              on_step=progress.stage("bench"))
+    with locked(folder, "mobile-sdk bench"):  # it writes bench.json and bench.png into FOLDER
+        with _work() as progress:
+            result = bench_folder(folder, counts, peers=not no_peers, model=model_spec, weights=weights,
+                                  on_step=progress.stage("bench"))
+        text = json.dumps(result, indent=2) + "\n"
+        atomic_write_text(folder / "bench.json", text)
+        try:
+            parity = json.loads((folder / "parity.json").read_text()) if (folder / "parity.json").is_file() else None
+        except ValueError:
+            log.warning("%s is not valid JSON: the chart shows latency and size only", folder / "parity.json")
+            parity = None
+        plot = write_plot(result, parity, folder / "bench.png")
+        if json_path:
+            atomic_write_text(json_path, text)
     click.echo(render_table(result))
-    text = json.dumps(result, indent=2) + "\n"
-    (folder / "bench.json").write_text(text)
-    parity = json.loads((folder / "parity.json").read_text()) if (folder / "parity.json").is_file() else None
-    plot = write_plot(result, parity, folder / "bench.png")
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(text)
     click.echo(f"wrote {folder / 'bench.json'}, {plot}")
 
 

@@ -137,7 +137,8 @@ def prepare_inputs(model, calibration_dir: str | Path | None = None,
 
 def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, list[str]] | None = None,
            towers=TOWERS, inputs: ExportInputs | None = None, calibration_dir=None, on_step=None,
-           checkpoint: str | Path | None = None, verify: bool = True, eval_data: dict | None = None) -> list:
+           checkpoint: str | Path | None = None, verify: bool = True, eval_data: dict | None = None,
+           manifest: bool = True) -> list:
     """Convert each tower of `model` for each target; returns the Artifacts.
 
     `precisions` maps a platform to the precisions to write (default: the platform's default per
@@ -145,7 +146,8 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
     (where `model` came from) and `eval_data` (the evaluation suite's `describe()`) are recorded in
     OUT/export.json for the parity checker. `verify`:
     each artifact is run on its runtime against the eager tower right after conversion
-    (`verify_against_eager`), and a drifting one fails the export."""
+    (`verify_against_eager`), and a drifting one fails the export. `manifest`: write OUT/manifest.json
+    (and the tokenizer files) listing every artifact in OUT, without parity figures."""
     from converters import platform_module
 
     from .models.adapter import as_adapter
@@ -186,6 +188,10 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
                 verify_against_eager(model, art, inputs.calibration[tower][:VERIFY_SAMPLES])
         log.info("%s -> %s (%.1f s)", label, [str(a.path) for a in arts], time.perf_counter() - t0)
         artifacts.extend(arts)
+    if manifest:  # OUT is an export folder at every step: the parity checker and bench read it
+        from .manifest import write_folder_manifest
+
+        write_folder_manifest(out_dir, model, Path(checkpoint) if checkpoint else None)
     return artifacts
 
 
@@ -196,6 +202,7 @@ def _write_record(out_dir: Path, adapter, checkpoint, inputs: ExportInputs, eval
     import json
 
     from .data.calibration import sha256
+    from .folder import atomic_write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     src = Path(checkpoint).resolve() if checkpoint else (Path(adapter.weights) if adapter.weights else None)
@@ -204,9 +211,7 @@ def _write_record(out_dir: Path, adapter, checkpoint, inputs: ExportInputs, eval
               "checkpoint_sha256": sha256(src) if src and src.is_file() else None,
               "calibration": inputs.source, "calibration_n": len(next(iter(inputs.calibration.values()), [])),
               "eval_data": eval_data}
-    tmp = out_dir / ".export.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(out_dir / "export.json")
+    atomic_write_text(out_dir / "export.json", json.dumps(record, indent=2) + "\n")
 
 
 # Samples each artifact is checked on right after conversion (the parity step checks many more).

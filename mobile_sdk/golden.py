@@ -120,17 +120,21 @@ def softmax(row: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def build_golden(folder: Path, model, manifest: dict) -> dict:
-    """Compute the golden vectors for the artifacts listed in `manifest` (in `folder`)."""
+def build_golden(folder: Path, model, manifest: dict | None = None) -> dict:
+    """Compute the golden vectors for the artifacts of the export folder `folder` (opened and
+    checked by `folder.ExportFolder`, unless its `manifest` is given)."""
     import torch
 
     from converters import platform_module
 
+    from .folder import ExportFolder
     from .models.adapter import as_adapter
     from .preprocess import image_info, load_image
 
     model = as_adapter(model)
     folder = Path(folder)
+    if manifest is None:
+        manifest = ExportFolder.open(folder).manifest
     size = manifest["model"]["preprocessing"]["image_size"]
     tok = model.tokenizer
     paths = sample_images(folder / GOLDEN_DIR)
@@ -220,7 +224,7 @@ def _task_block(enc, logit_scale: float) -> dict:
     }
 
 
-def write_golden(folder: Path, model, manifest: dict) -> Path:
+def write_golden(folder: Path, model, manifest: dict | None = None) -> Path:
     g = build_golden(folder, model, manifest)
     path = Path(folder) / GOLDEN_FILE
     tmp = path.with_name(f".{GOLDEN_FILE}.tmp")

@@ -145,7 +145,7 @@ def artifact_entry(meta: dict, folder: Path, parity: dict | None) -> dict:
 def build_manifest(folder: Path, model, meta: dict, checkpoint: Path | None, parity_report: dict | None = None,
                    golden: str | None = None, tokenizer_files: dict | None = None) -> dict:
     from . import __version__
-    from .parity.check import find_artifacts
+    from .folder import scan_artifacts
 
     folder = Path(folder)
     by_key = {}
@@ -153,13 +153,29 @@ def build_manifest(folder: Path, model, meta: dict, checkpoint: Path | None, par
         by_key[a["file"]] = {"status": a["status"], "reasons": a["reasons"], "calibration": a["calibration"],
                              "test": a["test"], "agreement": a.get("tasks", {}).get("agreement")}
     arts = mark_defaults([artifact_entry(m, folder, by_key.get(str(Path(m["file"]).relative_to(folder))))
-                          for m in find_artifacts(folder)])
+                          for m in scan_artifacts(folder)])
     section = model_section(model, meta, checkpoint, tokenizer_files=tokenizer_files)
     merges = section["tokenizer"].get("merges_file")
     if merges and (folder / merges).is_file():  # the apps check the BPE merges file they bundle against it
         section["tokenizer"]["merges_sha256"] = sha256_file(folder / merges)
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "sdk_version": __version__,
             "model": section, "artifacts": arts, "golden": golden}
+
+
+def write_folder_manifest(folder: Path, model, checkpoint: Path | None = None, parity_report: dict | None = None,
+                          golden: str | None = None, label_bank: dict | None = None) -> dict:
+    """Write the tokenizer files and manifest.json of the export folder `folder` (listing every
+    artifact in it; see `build_manifest`); -> the manifest."""
+    from .models.adapter import as_adapter
+
+    model = as_adapter(model)
+    meta = getattr(model, "meta", {"name": model.name})
+    tokenizer_files = model.tokenizer.files(folder) if hasattr(model.tokenizer, "files") else {}
+    d = build_manifest(folder, model, meta, checkpoint, parity_report, golden=golden, tokenizer_files=tokenizer_files)
+    if label_bank is not None:
+        d["label_bank"] = label_bank
+    write_manifest(d, folder)
+    return d
 
 
 def _need(d: dict, key: str, typ, where: str):

@@ -1,17 +1,15 @@
 """The one-command path (`mobile-sdk export`): checkpoint -> artifacts for every platform -> parity
 -> benchmarks -> manifest.json + golden vectors + vocabulary -> a summary table.
 
-Every step writes atomically, so an interrupted or failing run leaves earlier results intact; the
-manifest is written last, so it only ever describes artifacts that exist.
+The whole run writes into a staging copy of OUT that replaces OUT only when every step succeeded
+(`folder.writing`), so an interrupted or failing run leaves OUT as it was, and a second run into
+the same OUT fails at once on its lock.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +41,9 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     callback of that stage (the CLI's progress bar, `_console.Progress`); default: silent."""
     from .data.suites import load_suite
     from .exporter import export, prepare_inputs
-    from .manifest import build_manifest, write_manifest
+    from .errors import ConversionError
+    from .folder import MANIFEST, ExportFolder, FolderError, atomic_write_text, writing
+    from .manifest import write_folder_manifest
     from .models.sources import load_adapter
 
     out = Path(out)
@@ -64,7 +64,6 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
         from .parity import ParityConfig
 
         suite.sets(square_size(model), (parity_cfg or ParityConfig()).n_test)
-    meta = getattr(model, "meta", {"name": model.name})
     checkpoint = Path(model.weights) if model.family == "builtin" and model.weights else None
 
     def step(name, fn):
@@ -75,77 +74,55 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
         return res
 
     inputs = step("calibration data", lambda _: prepare_inputs(model, calibration_dir, towers=towers))
-    # Conversions run in a staging folder beside OUT and are moved in only when all succeeded: a
-    # failing target leaves no partial OUT, and an earlier export in OUT intact.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
-    try:
+    # Every step writes into a staging copy of OUT that replaces OUT only when all of them
+    # succeeded (folder.writing): a failing target, Ctrl-C or SIGTERM leave OUT as it was.
+    with writing(out) as staging:
+        stage = staging.path
         artifacts = step("convert", lambda on_step: export(model, stage, targets, precisions, towers, inputs=inputs,
-                                                   checkpoint=checkpoint, eval_data=suite.describe(),
-                                                   on_step=on_step))
-        artifacts = _move_in(stage, out, artifacts)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    report = None
-    if parity:
-        from .parity import ParityConfig, check_folder, write_reports
+                                                           checkpoint=checkpoint, eval_data=suite.describe(),
+                                                           on_step=on_step))
+        report = None
+        if parity:
+            from .parity import ParityConfig, check_folder, write_reports
 
-        cfg = parity_cfg or ParityConfig()
-        report = step("parity", lambda on_step: check_folder(out, cfg=cfg, model=model, suite=suite,
-                                                              on_step=on_step))
-        write_reports(report, out)
-    bench_result = None
-    if bench:
-        from .bench import bench_folder, write_plot
+            cfg = parity_cfg or ParityConfig()
+            report = step("parity", lambda on_step: check_folder(stage, cfg=cfg, model=model, suite=suite,
+                                                                  on_step=on_step))
+            write_reports(report, stage)
+        bench_result = None
+        if bench:
+            from .bench import bench_folder, write_plot
 
-        bench_result = step("bench", lambda on_step: bench_folder(out, threads, model=model, on_step=on_step))
-        (out / "bench.json").write_text(json.dumps(bench_result, indent=2) + "\n")
-        write_plot(bench_result, report, out / "bench.png")
-        if report is not None:  # parity.html gains the size / latency / agreement chart
-            from .parity import write_reports
+            bench_result = step("bench", lambda on_step: bench_folder(stage, threads, model=model, on_step=on_step))
+            atomic_write_text(stage / "bench.json", json.dumps(bench_result, indent=2) + "\n")
+            write_plot(bench_result, report, stage / "bench.png")
+            if report is not None:  # parity.html gains the size / latency / agreement chart
+                from .parity import write_reports
 
-            write_reports(report, out, bench=bench_result)
-    tokenizer_files = model.tokenizer.files(out) if hasattr(model.tokenizer, "files") else {}
-    manifest = build_manifest(out, model, meta, checkpoint, report, golden=None, tokenizer_files=tokenizer_files)
-    if classes is not None:
-        from .label_bank import write_label_bank
+                write_reports(report, stage, bench=bench_result)
+        bank = None
+        if classes is not None:
+            from .label_bank import write_label_bank
 
-        manifest["label_bank"] = step("label bank", lambda _: write_label_bank(out, model, classes, templates))
-    golden_path = None
-    if golden:
-        from .golden import GOLDEN_FILE, write_golden
+            bank = step("label bank", lambda _: write_label_bank(stage, model, classes, templates))
+        write_folder_manifest(stage, model, checkpoint, report, label_bank=bank)
+        golden_file = None
+        if golden:
+            from .golden import GOLDEN_FILE, write_golden
 
-        golden_path = step("golden vectors", lambda _: write_golden(out, model, manifest))
-        manifest["golden"] = GOLDEN_FILE
-    path = write_manifest(manifest, out)
+            step("golden vectors", lambda _: write_golden(stage, model))
+            golden_file = GOLDEN_FILE
+            write_folder_manifest(stage, model, checkpoint, report, golden=golden_file, label_bank=bank)
+        try:  # what parity, bench and the apps will read: checked before it lands
+            ExportFolder.open(stage)
+        except FolderError as e:
+            raise ConversionError(f"the export folder this run wrote fails its own check, so {out} was left as it "
+                                  f"was: {e}. This is a bug: please report it with -vv output") from e
+        for art in artifacts:
+            art.path = staging.final(art.path)
     seconds["total"] = round(time.perf_counter() - t_start, 1)
-    return PipelineResult(artifacts, report, bench_result, path, golden_path, seconds)
-
-
-def _move_in(stage: Path, out: Path, artifacts: list) -> list:
-    """Move every file under `stage` to the same place under `out` (replacing; a `.mlpackage`
-    folder is replaced whole) and point the artifacts and their metadata at the new place."""
-    out.mkdir(parents=True, exist_ok=True)
-    for src in sorted(stage.rglob("*")):
-        rel = src.relative_to(stage)
-        if any(p.endswith(".mlpackage") for p in rel.parts[:-1]):
-            continue  # moved with its package
-        dst = out / rel
-        if src.is_dir() and not src.name.endswith(".mlpackage"):
-            dst.mkdir(parents=True, exist_ok=True)
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if dst.is_dir():
-            shutil.rmtree(dst)
-        os.replace(src, dst)
-    for art in artifacts:
-        art.path = out / Path(art.path).relative_to(stage)
-        meta = art.path.with_suffix(".json")
-        if meta.is_file():
-            d = json.loads(meta.read_text())
-            d["path"] = str(art.path)
-            meta.write_text(json.dumps(d, indent=2) + "\n")
-    return artifacts
+    return PipelineResult(artifacts, report, bench_result, out / MANIFEST, out / golden_file if golden_file else None,
+                          seconds)
 
 
 def summary_rows(result: PipelineResult) -> list[list[str]]:

@@ -19,6 +19,9 @@ class Steps:
         self.on_step, self.total, self.index = on_step, max(int(total), 0), 0
 
     def __call__(self, label: str) -> None:
+        from ._signals import raise_if_stopped
+
+        raise_if_stopped()  # Ctrl-C / SIGTERM stop the run at the next step at the latest
         if self.on_step is not None:
             self.on_step(label, self.index, max(self.total, self.index + 1))
         self.index += 1

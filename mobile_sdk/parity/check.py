@@ -1,6 +1,6 @@
 """Run every artifact of an export folder on its real runtime and compare it with the eager model.
 
-For each artifact (found by its `.json` metadata next to it):
+For each artifact the folder's manifest lists (read through `folder.ExportFolder`):
 - output metrics on real calibration inputs and on test-split inputs (`metrics.output_metrics`);
 - task metrics for each platform + precision with both towers: the artifact pair scores the
   test-split tasks (zero-shot and retrieval) exactly like the eager model, giving top-1 agreement
@@ -11,7 +11,6 @@ For each artifact (found by its `.json` metadata next to it):
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -49,21 +48,11 @@ class ArtifactResult:
 
 
 def find_artifacts(folder: Path) -> list[dict]:
-    """Metadata of each artifact under `folder` (`*.json` written by a converter), with `file`
-    resolved next to the metadata."""
-    from converters import SUFFIXES
+    """The artifacts of the export folder `folder`, checked against its manifest
+    (`folder.ExportFolder`): each one's sidecar metadata with `file`, its path."""
+    from ..folder import ExportFolder
 
-    out = []
-    for meta_path in sorted(folder.rglob("*.json")):
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(meta, dict) or meta.get("platform") not in SUFFIXES or "tower" not in meta:
-            continue
-        meta["file"] = meta_path.with_suffix(SUFFIXES[meta["platform"]])
-        out.append(meta)
-    return out
+    return ExportFolder.open(folder).artifacts
 
 
 def _tower(model, tower: str):
@@ -107,20 +96,18 @@ def check_folder(folder: str | Path, checkpoint: str | Path | None = None, cfg: 
 
     from ..data.tasks import accuracy, predict
     from ..exporter import DEFAULT_CALIBRATION
+    from ..folder import ExportFolder
     from ..models.sources import load_reference
     from ..evaluate import agreement, runner_encoders, torch_encoders
 
     cfg = cfg or ParityConfig()
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"artifact folder not found: {folder}; create it with `mobile-sdk export --out {folder}`")
-    record = {}
-    if (folder / EXPORT_RECORD).is_file():
-        record = json.loads((folder / EXPORT_RECORD).read_text())
+    export_folder = ExportFolder.open(folder)  # manifest, sidecars, files and export.json checked
+    record = export_folder.record
     cal_dir = Path(record.get("calibration") or DEFAULT_CALIBRATION)
-    metas = find_artifacts(folder)
+    metas = export_folder.artifacts
     if not metas:
-        raise DataError(f"no artifacts in {folder} (no converter .json metadata found); run `mobile-sdk export` first")
+        raise DataError(f"no artifacts in {folder} (its manifest lists none); run `mobile-sdk export` first")
     model = load_reference(record, model, weights, checkpoint)
     checkpoint = model.weights or model.name
     suite = _suite(suite, record)

@@ -77,7 +77,7 @@ def test_cli_exit_codes(exported, tmp_path):
 def test_missing_or_empty_folder(tmp_path):
     with pytest.raises(DataError, match="not found"):
         check_folder(tmp_path / "nope")
-    with pytest.raises(DataError, match="no artifacts"):
+    with pytest.raises(DataError, match="is not an export folder"):
         check_folder(tmp_path)
     r = CliRunner().invoke(main, ["parity", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "mobile-sdk export" in r.output

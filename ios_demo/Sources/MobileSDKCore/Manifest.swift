@@ -265,10 +265,12 @@ public struct Manifest: Codable, Sendable {
     struct Header: Decodable {
         let schema: String?
         let schemaVersion: Int?
+        let sdkVersion: String?
 
         enum CodingKeys: String, CodingKey {
             case schema
             case schemaVersion = "schema_version"
+            case sdkVersion = "sdk_version"
         }
     }
 
@@ -314,9 +316,12 @@ public struct Manifest: Codable, Sendable {
             throw SDKError(.manifest, "manifest \(source): manifest lacks 'schema_version'")
         }
         guard version == supportedSchemaVersion else {
+            let wrote = header.sdkVersion.map { "mobile-sdk \($0)" } ?? "a mobile-sdk of an unknown version"
+            let fix = version > supportedSchemaVersion
+                ? "update the app, or re-export with a mobile-sdk that writes version \(supportedSchemaVersion)"
+                : "re-export with a mobile-sdk that writes version \(supportedSchemaVersion)"
             throw SDKError(.manifest, "manifest \(source): schema_version \(version) is not supported (this app "
-                + "reads \(supportedSchemaVersion)); re-export with a mobile-sdk that writes version "
-                + "\(supportedSchemaVersion) or update the app")
+                + "reads \(supportedSchemaVersion)): it was written by \(wrote); \(fix)")
         }
         let manifest: Manifest
         do {

@@ -27,6 +27,13 @@ final class ErrorTests: XCTestCase {
         assertSDKError(.manifest, containing: "schema_version 999 is not supported") {
             _ = try Manifest.load(url)
         }
+        assertSDKError(.manifest, containing: "it was written by mobile-sdk ") {  // who wrote it, and what to do
+            _ = try Manifest.load(url)
+        }
+        let older = try writeManifest { $0["schema_version"] = 0 }
+        assertSDKError(.manifest, containing: "; re-export with a mobile-sdk that writes version 1") {
+            _ = try Manifest.load(older)
+        }
     }
 
     func testUnknownSchemaVersionEvenWhenTheRestChanged() throws {

@@ -307,13 +307,15 @@ public final class Manifest {
             throw new IllegalArgumentException("manifest.schema_version must be an integer, got " + Json.typeName(v));
         }
         long version = (Long) v;
-        if (version != SCHEMA_VERSION) {
-            throw new IllegalArgumentException("schema_version " + version + " is not supported (this app reads "
-                    + SCHEMA_VERSION + "); re-export with a mobile-sdk that writes version " + SCHEMA_VERSION
-                    + " or update the app");
-        }
         Object sdk = d.get("sdk_version");
         String sdkVersion = sdk instanceof String ? (String) sdk : "";
+        if (version != SCHEMA_VERSION) {
+            throw new IllegalArgumentException("schema_version " + version + " is not supported (this app reads "
+                    + SCHEMA_VERSION + "): it was written by mobile-sdk "
+                    + (sdkVersion.isEmpty() ? "of an unknown version" : sdkVersion) + "; "
+                    + (version > SCHEMA_VERSION ? "update the app, or re-export with a mobile-sdk that writes version "
+                       + SCHEMA_VERSION : "re-export with a mobile-sdk that writes version " + SCHEMA_VERSION));
+        }
 
         Map<String, Object> model = obj(d, "model", "manifest");
         int embedDim = integer(model, "embed_dim", "model");

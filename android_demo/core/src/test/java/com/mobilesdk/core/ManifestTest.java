@@ -109,6 +109,12 @@ public class ManifestTest {
         String t = TestData.manifestText().replaceFirst("\"schema_version\":\\s*1", "\"schema_version\": 2");
         assertTrue(t.contains("\"schema_version\": 2"));
         expectError(SdkException.Kind.MANIFEST, "schema_version 2 is not supported", () -> Manifest.parse(t, "m.json"));
+        String sdk = (String) TestData.obj(Json.parse(TestData.manifestText()), "manifest").get("sdk_version");
+        expectError(SdkException.Kind.MANIFEST, "written by mobile-sdk " + sdk + "; update the app",
+                () -> Manifest.parse(t, "m.json"));
+        String older = TestData.manifestText().replaceFirst("\"schema_version\":\\s*1", "\"schema_version\": 0");
+        expectError(SdkException.Kind.MANIFEST, "written by mobile-sdk " + sdk + "; re-export with a mobile-sdk",
+                () -> Manifest.parse(older, "m.json"));
         String t2 = TestData.manifestText().replaceFirst("\"schema_version\":\\s*1", "\"schema_version\": \"1\"");
         expectError(SdkException.Kind.MANIFEST, "schema_version must be an integer", () -> Manifest.parse(t2, "m.json"));
         String t3 = TestData.manifestText().replaceFirst("\"schema_version\":\\s*1,", "");
