@@ -68,7 +68,7 @@ def export(model: Optional[ModelLike], out: Union[str, Path], *, weights: Union[
            eval_data: Union[str, Path, None] = None, prompts: Union[str, Path, None] = None,
            n_test: int = 100, parity: bool = True, bench: bool = False, label_bank: Union[str, Path, Sequence[str],
                                                                                       None] = None,
-           on_progress: Any = None):
+           on_progress: Any = None, budget: Union[float, str, None] = None, prefer: str = "size"):
     """Convert `model` for each platform into `out` (OUT/PLATFORM/TOWER_PRECISION.EXT), check parity,
     optionally benchmark, and write manifest.json and golden vectors, as `mobile-sdk export` does.
     Returns a `PipelineResult` (artifacts, parity report dict, bench dict, manifest path, seconds).
@@ -78,7 +78,10 @@ def export(model: Optional[ModelLike], out: Union[str, Path], *, weights: Union[
     a templates file, one template with one `{}` per line (for a folder suite and the label bank). `label_bank`: class names (a file, one
     per line, or a list) whose prompt embeddings are shipped for image-only zero-shot.
     `on_progress`: an object whose `stage(name)` returns an `on_step(label, index, total)`
-    callback (see mobile_sdk.progress); default: silent."""
+    callback (see mobile_sdk.progress); default: silent. `budget` (0.98, or "98%"): convert every
+    candidate precision and keep per platform the smallest (`prefer="latency"`: the fastest here)
+    that keeps this zero-shot agreement and a cosine mean of 0.99, as `export --budget`."""
+    from .budget import Budget, parse_budget
     from .data.suites import load_suite, read_templates
     from .exporter import resolve_targets
     from .parity import ParityConfig
@@ -94,7 +97,8 @@ def export(model: Optional[ModelLike], out: Union[str, Path], *, weights: Union[
                             tuple(towers), calibration_dir=calibration, weights=weights,
                             parity_cfg=ParityConfig(n_test=n_test), parity=parity, bench=bench,
                             golden=set(towers) == {"image", "text"}, progress=on_progress, suite=suite,
-                            label_bank=label_bank, templates=templates)
+                            label_bank=label_bank, templates=templates,
+                            budget=Budget(parse_budget(budget), prefer=prefer) if budget is not None else None)
 
 
 def check_parity(folder: Union[str, Path], *, model: Optional[ModelLike] = None,

@@ -320,19 +320,27 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
 @click.option("--label-bank", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A file of class names, one per line: ship their prompts' text embeddings (label_bank.json) so "
                    "an app classifies with the image tower alone; templates from --prompts.")
+@click.option("--budget", default=None, metavar="AGREEMENT",
+              help="Convert every candidate precision of each platform, check each on the evaluation suite, and keep "
+                   "per platform the smallest that keeps this zero-shot agreement with the eager model (0.98 or 98%) "
+                   "and a cosine mean of 0.99; --precision lists the candidates instead of the defaults.")
+@click.option("--prefer", type=click.Choice(["size", "latency"]), default="size", show_default=True,
+              help="With --budget: keep the smallest artifact within the budget, or the fastest on this host.")
 @_eval_data_options
 @_friendly
 def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out, calibration, n_test, no_parity,
-               localize, no_bench, strict, eval_data, prompts, label_bank) -> None:
+               localize, no_bench, strict, eval_data, prompts, label_bank, budget, prefer) -> None:
     """Convert a checkpoint for every platform, check parity, benchmark, write manifest.json.
 
     Writes OUT/PLATFORM/* artifacts, OUT/parity.{json,md,html}, OUT/bench.{json,png},
     OUT/manifest.json, OUT/golden.json (+ OUT/golden/*.png) and OUT/vocab.txt."""
+    from .budget import Budget, parse_budget
     from .checkpoint import default_checkpoint
     from .exporter import parse_precisions, resolve_targets
     from .parity import ParityConfig
     from .pipeline import SUMMARY_HEADER, run_pipeline, summary_rows
 
+    budget = Budget(parse_budget(budget), prefer=prefer) if budget is not None else None
     source = _model_source(checkpoint, model_spec, weights) or default_checkpoint()
     plats = resolve_targets(targets)
     chosen = parse_precisions(precisions, plats)
@@ -344,8 +352,13 @@ def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out,
                               bench=not no_bench, golden=set(towers) == {"image", "text"}, progress=progress,
                               suite=_suite(eval_data, prompts if eval_data and Path(eval_data).is_dir()
                                            or not label_bank else None),
-                              label_bank=label_bank, templates=_templates(prompts))
+                              label_bank=label_bank, templates=_templates(prompts), budget=budget)
     _print_table(SUMMARY_HEADER, summary_rows(result))
+    if result.parity and result.parity.get("selection"):
+        from .parity.report import selection_rows
+
+        _print_table(["platform", "candidate", "size", "zero-shot agreement", "cosine mean", "latency", "verdict"],
+                     selection_rows(result.parity["selection"]))
     click.echo(f"manifest: {result.manifest}  ({result.seconds['total']:.0f} s: "
                + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items() if k != "total") + ")")
     failed = [a for a in (result.parity or {}).get("artifacts", []) if a["status"] == "fail"]
@@ -432,8 +445,11 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
               help="Also write the results here (FOLDER/bench.json is always written).")
 @click.option("--threads", default="1,2", show_default=True, help="Comma-separated thread counts.")
 @click.option("--no-peers", is_flag=True, help="Only the artifacts: no eager PyTorch / ONNX Runtime rows.")
+@click.option("--runtime-peers/--no-runtime-peers", default=True, show_default=True,
+              help="Also time each installed runtime's fp32 artifact that FOLDER lacks (converted into a temp "
+                   "folder), so every runtime's fp32 and int8 sit side by side.")
 @_friendly
-def bench_cmd(folder, model_spec, weights, json_path, threads, no_peers) -> None:
+def bench_cmd(folder, model_spec, weights, json_path, threads, no_peers, runtime_peers) -> None:
     """Batch-1 latency, memory and size of each artifact in FOLDER, next to eager PyTorch and ONNX Runtime."""
     from .bench import bench_folder, render_table, write_plot
     from .errors import ConfigError
@@ -450,7 +466,7 @@ def bench_cmd(folder, model_spec, weights, json_path, threads, no_peers) -> None
     with locked(folder, "mobile-sdk bench"):  # it writes bench.json and bench.png into FOLDER
         with _work() as progress:
             result = bench_folder(folder, counts, peers=not no_peers, model=model_spec, weights=weights,
-                                  on_step=progress.stage("bench"))
+                                  on_step=progress.stage("bench"), runtime_peers=runtime_peers and not no_peers)
         text = json.dumps(result, indent=2) + "\n"
         atomic_write_text(folder / "bench.json", text)
         try:

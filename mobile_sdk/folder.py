@@ -203,8 +203,8 @@ def _unlisted(folder: Path, listed: set[Path], sidecars) -> list[Path]:
         extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
         twin = extra.get("debug_twin")
         for ref in (twin.get("file") if isinstance(twin, dict) else None, extra.get("log")):
-            if isinstance(ref, str):
-                known.add((Path(meta["file"]).parent / ref).resolve())
+            if isinstance(ref, str):  # relative to the sidecar (older exports wrote absolute paths)
+                known.add((Path(meta["file"]).parent / (Path(ref).name if Path(ref).is_absolute() else ref)).resolve())
     extra = []
     for plat in SUFFIXES:
         base = folder / plat

@@ -163,7 +163,8 @@ def build_manifest(folder: Path, model, meta: dict, checkpoint: Path | None, par
 
 
 def write_folder_manifest(folder: Path, model, checkpoint: Path | None = None, parity_report: dict | None = None,
-                          golden: str | None = None, label_bank: dict | None = None) -> dict:
+                          golden: str | None = None, label_bank: dict | None = None,
+                          selection: dict | None = None) -> dict:
     """Write the tokenizer files and manifest.json of the export folder `folder` (listing every
     artifact in it; see `build_manifest`); -> the manifest."""
     from .models.adapter import as_adapter
@@ -174,6 +175,8 @@ def write_folder_manifest(folder: Path, model, checkpoint: Path | None = None, p
     d = build_manifest(folder, model, meta, checkpoint, parity_report, golden=golden, tokenizer_files=tokenizer_files)
     if label_bank is not None:
         d["label_bank"] = label_bank
+    if selection is not None:  # export --budget: the precision kept per platform and every candidate
+        d["selection"] = selection
     write_manifest(d, folder)
     return d
 

@@ -30,7 +30,7 @@ class PipelineResult:
 def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, towers=("image", "text"),
                  calibration_dir=None, parity_cfg=None, bench: bool = True, parity: bool = True,
                  golden: bool = True, threads=(1, 2), progress=None, weights=None, suite=None,
-                 label_bank=None, templates=None) -> PipelineResult:
+                 label_bank=None, templates=None, budget=None) -> PipelineResult:
     """`checkpoint`: a built-in checkpoint path, a model source spec (`open_clip:ViT-B-32` with
     `weights`, `hf:DIR`, `module:function`) or a DualEncoder adapter. `suite`: the evaluation
     suite parity judges task agreement on (a `data.suites.Suite` or an `--eval-data` value;
@@ -38,7 +38,10 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     `label_bank`: a file of class names (or a list): their prompts (`templates`) are embedded by the
     eager text tower and shipped as OUT/label_bank.json, so an app can classify with the image
     tower alone. `progress`: an object whose `stage(name)` returns the `on_step(label, index, total)`
-    callback of that stage (the CLI's progress bar, `_console.Progress`); default: silent."""
+    callback of that stage (the CLI's progress bar, `_console.Progress`); default: silent.
+    `budget` (a `budget.Budget`): convert every candidate precision of each platform (`precisions`
+    replaces the candidates), check them all, and keep per platform the smallest (or fastest) one
+    within the budget; the manifest's `selection` records the choice and the rejected candidates."""
     from .data.suites import load_suite
     from .exporter import export, prepare_inputs
     from .errors import ConversionError
@@ -73,6 +76,17 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
         seconds[name] = round(time.perf_counter() - t0, 1)
         return res
 
+    if budget is not None:
+        from converters import platform_module
+
+        from .budget import candidates
+        from .errors import ConfigError
+        from .exporter import resolve_targets
+
+        if not parity:
+            raise ConfigError("--budget keeps the candidates that pass the parity check: drop --no-parity")
+        precisions = {p: list((precisions or {}).get(p) or candidates(p, platform_module(p)))
+                      for p in resolve_targets(targets)}
     inputs = step("calibration data", lambda _: prepare_inputs(model, calibration_dir, towers=towers))
     # Every step writes into a staging copy of OUT that replaces OUT only when all of them
     # succeeded (folder.writing): a failing target, Ctrl-C or SIGTERM leave OUT as it was.
@@ -88,6 +102,18 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
             cfg = parity_cfg or ParityConfig()
             report = step("parity", lambda on_step: check_folder(stage, cfg=cfg, model=model, suite=suite,
                                                                   on_step=on_step))
+            if budget is not None:
+                from .budget import choose, keep_chosen
+
+                timed = None
+                if budget.prefer == "latency":
+                    from .bench import bench_folder as time_candidates
+
+                    timed = step("bench candidates", lambda on_step: time_candidates(
+                        stage, threads, model=model, peers=False, on_step=on_step))
+                report = keep_chosen(stage, report, choose(report, towers, budget, timed))
+                artifacts = [a for a in artifacts if report["selection"][a.platform]["chosen"] == a.precision]
+                write_folder_manifest(stage, model, checkpoint, report, selection=report["selection"])
             write_reports(report, stage)
         bench_result = None
         if bench:
@@ -105,14 +131,16 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
             from .label_bank import write_label_bank
 
             bank = step("label bank", lambda _: write_label_bank(stage, model, classes, templates))
-        write_folder_manifest(stage, model, checkpoint, report, label_bank=bank)
+        selection = (report or {}).get("selection")
+        write_folder_manifest(stage, model, checkpoint, report, label_bank=bank, selection=selection)
         golden_file = None
         if golden:
             from .golden import GOLDEN_FILE, write_golden
 
             step("golden vectors", lambda _: write_golden(stage, model))
             golden_file = GOLDEN_FILE
-            write_folder_manifest(stage, model, checkpoint, report, golden=golden_file, label_bank=bank)
+            write_folder_manifest(stage, model, checkpoint, report, golden=golden_file, label_bank=bank,
+                                  selection=selection)
         try:  # what parity, bench and the apps will read: checked before it lands
             ExportFolder.open(stage)
         except FolderError as e:

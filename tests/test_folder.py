@@ -14,31 +14,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mobile_sdk.checkpoint import save_checkpoint
 from mobile_sdk.cli import main
 from mobile_sdk.folder import ExportFolder, FolderError, locked
 from mobile_sdk.models import create_model
 
-from .conftest import copy_calibration
+from .conftest import export_args as _export_args
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    """One small export folder (ExecuTorch fp32 and Core ML fp16 image towers of the tiny model),
-    copied by each test before it damages it."""
-    root = tmp_path_factory.mktemp("folder")
-    cal = copy_calibration(root / "cal")
-    ckpt = save_checkpoint(create_model("tiny"), root / "tiny.safetensors", name="tiny")
-    out = root / "made"
-    r = CliRunner().invoke(main, _export_args(ckpt, cal, out))
-    assert r.exit_code == 0, r.output
-    return root, cal, ckpt, out
-
-
-def _export_args(ckpt, cal, out):
-    return ["export", "--checkpoint", str(ckpt), "--target", "executorch", "--target", "coreml", "--precision",
-            "executorch:fp32", "--precision", "coreml:fp16", "--tower", "image", "--out", str(out),
-            "--calibration", str(cal), "--no-parity", "--no-bench"]
+def made(small_export):
+    return small_export
 
 
 @pytest.fixture

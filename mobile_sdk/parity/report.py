@@ -64,6 +64,19 @@ HEADER = ["platform", "tower", "precision", "size", "status", "test cos mean", "
           "calib cos mean", "zero-shot agreement", "retrieval agreement", "first divergent layer"]
 
 
+def selection_rows(selection: dict) -> list[list[str]]:
+    """One row per --budget candidate: platform, precision, size, agreement, cosine, latency, verdict."""
+    rows = []
+    for plat, sel in selection.items():
+        for r in sel["candidates"]:
+            verdict = "kept" if r["chosen"] else ("within the budget, larger" if r["passed"] else r["reason"])
+            rows.append([plat, r["precision"], f"{r['bytes'] / 1e6:.2f} MB",
+                         "-" if r["agreement"] is None else f"{100 * r['agreement']:.1f}%",
+                         "-" if r["cosine_mean"] is None else f"{r['cosine_mean']:.5f}",
+                         "-" if r["latency_ms"] is None else f"{r['latency_ms']:.2f} ms", verdict])
+    return rows
+
+
 def render_markdown(report: dict) -> str:
     lines = [f"# Parity report: {report['folder']}", "",
              f"Reference: `{report['checkpoint']}`; calibration inputs: {report['n_calibration']} from "
@@ -71,6 +84,11 @@ def render_markdown(report: dict) -> str:
              f"**{'PASSED' if report['passed'] else 'FAILED'}**", "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in summary_rows(report)]
+    if report.get("selection"):
+        lines += ["", "## Precision chosen per platform (--budget)", "",
+                  "| platform | candidate | size | zero-shot agreement | cosine mean | latency | verdict |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(r) + " |" for r in selection_rows(report["selection"])]
     ref = report["reference_accuracy"]
     for a in report["artifacts"]:
         lines += ["", f"## {a['platform']} {a['tower']} {a['precision']} ({a['status']})", ""]
@@ -273,7 +291,15 @@ def render_html(report: dict, bench: dict | None = None) -> str:
             note = ("Median batch-1 latency measured on this host (" + bench.get("machine", {}).get("cpu", "?")
                     + ") against zero-shot agreement with eager PyTorch; marker area is the file size. Phones differ: "
                     "compare the artifacts with each other and with the peers, not the milliseconds with a phone's.")
+    selection_plot = None
+    if report.get("selection"):
+        from ..budget import selection_png
+
+        png = selection_png(report["selection"])
+        selection_plot = base64.b64encode(png).decode() if png else None
     return env.get_template("parity.html.j2").render(
+        selection=selection_rows(report["selection"]) if report.get("selection") else None,
+        selection_plot=selection_plot,
         passed=report["passed"], checkpoint=report["checkpoint"], n_calibration=report["n_calibration"],
         calibration=report["calibration"], suite=suite_label(report), counts=f"Artifacts: {counts}." if counts else "",
         summary_header=["platform", "tower", "precision", "size", "status", "test cosine mean", "test cosine min",
