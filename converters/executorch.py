@@ -1,10 +1,12 @@
-"""ExecuTorch + XNNPACK: one tower -> one `.pte` (fp32, int8 static or int8 dynamic), a runner on
+"""ExecuTorch + XNNPACK: one tower -> one `.pte` (fp32, int8 static, int8 dynamic or 4-bit weights), a runner on
 `executorch.runtime`, and a delegation report (delegated vs portable nodes, ops left out).
 
 Precisions: `fp32`; `int8` (static PT2E, per-channel int8 weights, activation scales calibrated on
 calibration_data/; Linear and Conv2d layers run in int8, the ops between them in fp32 inside the
 same delegate); `int8_dynamic` (the default: Linear only, per-channel int8 weights, activation
-scales at run time; the image tower's conv stem stays fp32).
+scales at run time; the image tower's conv stem stays fp32); `int4w` (Linear only, 4-bit weights in
+groups of 32 input channels with one scale each, int8 activations quantized per call: about half the
+bytes of int8_dynamic).
 `converters/rewrites.py` moves LayerNorm, the L2-norm sum and the class-token expand into the
 delegate, so only the text embedding lookup stays on portable kernels.
 
@@ -28,7 +30,11 @@ from .base import Artifact, TensorSpec, atomic_output, describe
 log = logging.getLogger(__name__)
 
 PLATFORM = "executorch"
-PRECISIONS = ("fp32", "int8", "int8_dynamic")
+PRECISIONS = ("fp32", "int8", "int8_dynamic", "int4w")
+# int4w: 4-bit weights in groups of this many input channels (one fp32 scale per group), with int8
+# activations quantized per call: XNNPACK's qd8-f32-qb4w kernels. Linear layers whose input width
+# does not divide by it stay int8-free fp32.
+INT4_GROUP = 32
 # The default is the most accurate int8 variant that passes parity. On the shipped student
 # (make demo, 100 test samples per task) both pass; int8_dynamic is the more accurate: cosine
 # 0.99999 / 0.99998 (image / text) vs static 0.99994 / 0.99975, zero-shot agreement 99.6% both,
@@ -38,7 +44,7 @@ DEFAULT_PRECISION = "int8_dynamic"
 
 @dataclass(frozen=True)
 class ExecuTorchConfig:
-    precision: str = DEFAULT_PRECISION  # fp32 | int8 (static, PT2E, per-channel weights) | int8_dynamic
+    precision: str = DEFAULT_PRECISION  # fp32 | int8 (static, PT2E, per-channel weights) | int8_dynamic | int4w
     rewrite: bool = True  # apply converters.rewrites.for_xnnpack (LayerNorm, L2 norm, cls expand)
     # Also write debug/{tower}_{precision}.pte: the same program with each layer's output tapped as
     # an extra output, made from the same (quantized) module, for the parity checker's localization.
@@ -94,6 +100,35 @@ def _quantize(module: torch.nn.Module, example: torch.Tensor, calibration: list[
     return convert_pt2e(prepared)
 
 
+def _quantize_int4w(module: torch.nn.Module) -> torch.nn.Module:
+    """4-bit grouped weights with int8 dynamic activations on every Linear whose input width divides
+    by INT4_GROUP (torchao's Int8DynamicActivationIntxWeightConfig, as XNNPACK takes it); on a copy."""
+    import copy
+
+    from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
+    from torchao.quantization.granularity import PerGroup
+
+    module = copy.deepcopy(module)
+    eligible = [n for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)
+                and m.in_features % INT4_GROUP == 0]
+    if not eligible:
+        raise ConversionError(f"int4w: no Linear layer of this tower has an input width divisible by {INT4_GROUP}; "
+                              f"use int8_dynamic")
+    quantize_(module, Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4,
+                                                            weight_granularity=PerGroup(INT4_GROUP)),
+              filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear) and m.in_features % INT4_GROUP == 0)
+    return module
+
+
+def _prepare(module: torch.nn.Module, example: torch.Tensor, calibration, precision: str) -> torch.nn.Module:
+    """The tower module as the precision's recipe quantizes it (fp32: unchanged)."""
+    if precision == "fp32":
+        return module
+    if precision == "int4w":
+        return _quantize_int4w(module)
+    return _quantize(module, example, calibration, dynamic=precision == "int8_dynamic")
+
+
 def delegation_report(graph_module) -> dict:
     from executorch.devtools.backend_debug import get_delegation_info
 
@@ -130,8 +165,7 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
     with torch.no_grad():
         reference = module(example)
     try:
-        if config.precision != "fp32":
-            module = _quantize(module, example, calibration, dynamic=config.precision == "int8_dynamic")
+        module = _prepare(module, example, calibration, config.precision)
         ep = torch.export.export(module, (example,))
         edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
         report = delegation_report(edge.exported_program().graph_module)  # before to_executorch()
@@ -230,8 +264,7 @@ def intermediates(model, tower: str, precision: str, inputs: torch.Tensor, calib
     if twin is None:
         module = for_xnnpack(tower_module(model, tower))
         example = inputs[:1].contiguous()
-        if precision != "fp32":
-            module = _quantize(module, example, calibration, dynamic=precision == "int8_dynamic")
+        module = _prepare(module, example, calibration, precision)
         twin = _tapped_program(module, example, _layer_paths(model, tower))
     result = _run_tapped(twin[0], twin[1], inputs)
     if artifact_path is not None:

@@ -28,6 +28,8 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
     "int8": Tolerance(0.99, 0.97, 0.98, 15.0),
     "int8_dynamic": Tolerance(0.995, 0.98, 0.99, 20.0),
     "pal": Tolerance(0.99, 0.97, 0.98, 15.0),
+    # 4-bit weights (ExecuTorch int4w): the same task bar as the other compressed weights
+    "int4": Tolerance(0.99, 0.97, 0.98, 12.0),
 }
 # Per platform overrides of the int8 bar (ExecuTorch's issue asks more of int8 than LiteRT's).
 PLATFORM_TOLERANCES: dict[tuple[str, str], Tolerance] = {
@@ -40,6 +42,8 @@ def family(precision: str) -> str:
         return precision
     if precision.startswith("int8"):
         return "int8"
+    if precision.startswith("int4"):
+        return "int4"
     if re.fullmatch(r"pal\d+", precision):
         return "pal"
     raise ConfigError(f"no parity tolerance for precision {precision!r}; known families: {sorted(DEFAULT_TOLERANCES)}")

@@ -47,6 +47,7 @@ def _cosines(model, tower, artifact, inputs):
     ("image", "int8_dynamic", 0.995, 0.98),
     ("text", "int8_dynamic", 0.995, 0.98),
     ("text", "int8", 0.995, 0.98),
+    ("text", "int4w", 0.998, 0.99),  # 4-bit grouped weights: 0.99928 mean on the test split
 ])
 def test_lower_run_and_match(model, data, tmp_path, tower, precision, mean_min, row_min):
     cal, test = data[tower]
@@ -59,6 +60,9 @@ def test_lower_run_and_match(model, data, tmp_path, tower, precision, mean_min, 
     assert rep["delegated_fraction"] >= 0.98, rep  # with the rewrites only the text embedding stays out
     assert set(rep["portable_ops"]) <= {"aten_embedding_default"}, rep
     assert not list(tmp_path.glob(".*"))  # no temp folders left behind
+    if precision == "int4w":  # 4 bits a weight, plus the fp32 token embedding and one scale per 32 weights
+        fp32_bytes = 4 * sum(p.numel() for p in model.text.parameters())
+        assert art.extra["bytes"] < 0.25 * fp32_bytes, (art.extra["bytes"], fp32_bytes)
 
 
 @pytest.fixture(scope="module")
