@@ -14,6 +14,8 @@ terminal as on the command line (mobile_sdk._console.quiet_backends).
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
@@ -115,9 +117,11 @@ def check_parity(folder: Union[str, Path], *, model: Optional[ModelLike] = None,
         from .data.suites import load_suite
 
         suite = load_suite(eval_data, prompts)
-    with quiet_backends():
+    from .folder import locked
+
+    with locked(folder, "mobile_sdk.check_parity") if write else contextlib.nullcontext(), quiet_backends():
         report = check_folder(folder, None, ParityConfig(n_test=n_test, localize=localize), on_step=on_step,
                               model=model, weights=weights, suite=suite)
-    if write:
-        write_reports(report, folder)
+        if write:  # under the folder's lock, as `mobile-sdk parity` writes them
+            write_reports(report, folder)
     return ParityReport.from_dict(report)

@@ -161,14 +161,15 @@ class ExportFolder:
                                   f"export; restore it or {_fix(folder)}")
             listed[f.resolve()] = a
         sidecars = {}
-        for f, a in listed.items():
+        for key, a in listed.items():
+            f = folder / a["file"]  # as the caller named the folder (relative stays relative)
             meta_path = f.with_suffix(".json")
             meta = _load_json(meta_path, "artifact sidecar", folder)
             if not isinstance(meta, dict) or any(meta.get(k) != a[k] for k in ("platform", "tower", "precision")):
                 raise FolderError(f"artifact sidecar {meta_path} does not describe {a['file']} (platform, tower and "
                                   f"precision must match manifest.json); {_fix(folder)}")
             meta["file"], meta["entry"] = f, a
-            sidecars[f] = meta
+            sidecars[key] = meta
         extra = _unlisted(folder, set(listed), sidecars.values())
         if extra:
             raise FolderError(f"{folder} holds {len(extra)} file(s) manifest.json does not list: "

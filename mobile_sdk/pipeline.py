@@ -49,7 +49,7 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     from .manifest import write_folder_manifest
     from .models.sources import load_adapter
 
-    out = Path(out)
+    out = Path(out).absolute()  # artifacts and the manifest are reported by absolute path
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
     suite = load_suite(suite)

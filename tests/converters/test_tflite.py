@@ -35,7 +35,7 @@ def _onnx2tf_import_error() -> str:
 ONNX2TF_MISSING = _onnx2tf_import_error()
 needs_onnx2tf = pytest.mark.skipif(bool(ONNX2TF_MISSING), reason=f"onnx2tf cannot be imported ({ONNX2TF_MISSING}); "
                                    f"install onnx-graphsurgeon, sng4onnx and psutil beside it")
-PRECISIONS = ["fp32", "fp16", "int8", "int8_cpu"]
+PRECISIONS = ["fp32", "fp16", "int8", "int8_cpu", "int4w"]
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec:FutureWarning")
 
 
@@ -96,6 +96,7 @@ def _cosines(model, tower, path, inputs):
     ("fp16", 0.9999, 0.9999),
     ("int8", 0.99, 0.97),
     ("int8_cpu", 0.99, 0.97),
+    ("int4w", 0.998, 0.99),  # 4-bit blockwise weights: 0.9992 mean on both towers
 ])
 def test_convert_run_and_match(model, data, converted, tower, precision, mean_min, row_min):
     out_dir, arts = converted[tower]
@@ -105,6 +106,13 @@ def test_convert_run_and_match(model, data, converted, tower, precision, mean_mi
     assert cos.mean() >= mean_min and cos.min() >= row_min, (cos.mean(), cos.min())
     assert art.extra["flex_or_custom_ops"] == [] and art.extra["ops"]
     assert not list(out_dir.glob(".*")) and not list(out_dir.glob("*.npy"))  # no temp leftovers
+    if precision == "int4w":  # 4 bits a Linear weight: well under half the fp32 file; names kept
+        assert art.extra["bytes"] < 0.5 * arts["fp32"].extra["bytes"], (art.extra["bytes"], arts["fp32"].extra["bytes"])
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=str(art.path))
+        assert [d["name"] for d in it.get_input_details()] == [{"image": "pixels", "text": "ids"}[tower]]
+        assert [d["name"] for d in it.get_output_details()] == ["embedding"]
 
 
 @pytest.mark.slow
@@ -373,7 +381,7 @@ def test_output_goes_to_the_log_not_the_console(tmp_path, capfd, caplog):
     printed = capfd.readouterr()
     assert "onnx_output_name" not in printed.out + printed.err and "torch.onnx" not in printed.out + printed.err
     log_file = tmp_path / "text_fp32.log"
-    assert art.extra["log"] == str(log_file) and "[torch.onnx]" in log_file.read_text()
+    assert art.extra["log"] == log_file.name and "[torch.onnx]" in log_file.read_text()  # beside the artifact
     assert any("onnx2tf / TensorFlow output" in r.getMessage() for r in caplog.records)  # shown at DEBUG
     check = art.extra["onnx2tf_check"]  # onnx2tf's per-op float check, read back from the log
     assert check["checked"] > 5 and check.get("matches") == check["checked"], check
