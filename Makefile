@@ -30,7 +30,7 @@ test: $(STAMP)
 		echo "installing Chromium (Debian package chromium) for the report rendering test..." && \
 		{ apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && \
 		apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || echo "no Chromium: the report rendering test is skipped"
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not heavy"
 	@if [ -x android_demo/run_core_tests.sh ]; then android_demo/run_core_tests.sh; fi
 
 clean:

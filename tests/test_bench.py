@@ -4,6 +4,8 @@ figures themselves are measurements printed by the command, never asserted as sp
 import json
 import shutil
 
+import pytest
+
 from click.testing import CliRunner
 
 from mobile_sdk.bench import cpu_name, machine_peak, peak_share
@@ -25,6 +27,8 @@ def test_cpu_is_named_with_its_isa():
     assert name and ("avx2" in name or "AVX2" in name or "(" not in name)
 
 
+@pytest.mark.slow
+@pytest.mark.heavy
 def test_bench_rows_percentiles_load_memory_and_static_int8_peer(small_export, tmp_path):
     folder = tmp_path / "out"
     shutil.copytree(small_export[3], folder)

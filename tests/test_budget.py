@@ -65,6 +65,7 @@ def test_bad_budget_values():
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_export_with_a_budget_keeps_one_precision_per_platform(small_export, tmp_path):
     root, cal, ckpt, _ = small_export
     out = tmp_path / "out"

@@ -47,6 +47,7 @@ def test_bad_class_files_are_named(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_image_tower_alone_classifies_with_the_label_bank(tmp_path):
     """Export only the image tower (ExecuTorch) with a label bank of the world's shapes: the manifest
     names the bank, and the artifact + bank classify the test split's shapes as the eager model does."""

@@ -74,6 +74,7 @@ def test_a_failing_target_leaves_no_partial_output(setup, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_export_twice_gives_the_same_files(setup):
     """The same checkpoint and calibration data give byte-identical artifacts on every
     platform (Core ML packages through converters.coreml.make_reproducible)."""

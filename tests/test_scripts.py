@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_train_gpu_script_smoke_on_cpu(tmp_path):
     out, assets = tmp_path / "out", tmp_path / "assets"
     assets.mkdir()

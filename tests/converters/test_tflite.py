@@ -222,7 +222,7 @@ def test_unknown_precision_and_bad_options():
         TFLiteConfig("int4")
     with pytest.raises(ConversionError, match="calibration_percentile"):
         TFLiteConfig("int8", calibration_percentile=50)
-    assert tflite.DEFAULT_PRECISION == "int8" and set(tflite.PRECISIONS) == {"fp32", "fp16", "int8", "int8_cpu"}
+    assert tflite.DEFAULT_PRECISION == "int8" and set(tflite.PRECISIONS) == {"fp32", "fp16", "int8", "int8_cpu", "int4w"}
 
 
 @pytest.mark.parametrize("calibration", [None, []])

@@ -48,14 +48,14 @@ def reports(tmp_path_factory):
     user = tmp_path_factory.mktemp("user")
     shapes, prompts = _user_folder(user)
     r = subprocess.run([exe, "export", "--model", "vit-bpe-world", "--out", "out", "--eval-data", str(shapes),
-                        "--prompts", str(prompts), "--no-bench", "--localize", "on_failure"], cwd=user,
+                        "--prompts", str(prompts), "--no-bench", "--localize", "never"], cwd=user,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-4000:]
     export_output = r.stdout + r.stderr
     folder_report = json.loads((user / "out" / "parity.json").read_text())
     other = tmp_path_factory.mktemp("other")
     r = subprocess.run([exe, "parity", str(user / "out"), "--eval-data", "world", "--n", str(WORLD_N), "--localize",
-                        "on_failure",
+                        "never",
                         "--json", str(other / "world.json")], cwd=other, capture_output=True, text=True)
     world_report = json.loads((other / "world.json").read_text())
     return {"out": user / "out", "folder": folder_report, "world": world_report, "world_rc": r.returncode,
