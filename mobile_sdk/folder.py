@@ -122,7 +122,7 @@ class ExportFolder:
     @classmethod
     def open(cls, path: str | Path) -> ExportFolder:
         from . import __version__
-        from .manifest import SCHEMA, SCHEMA_VERSION, validate_manifest
+        from .manifest import SCHEMA, SCHEMA_VERSION, _bytes, validate_manifest
 
         folder = Path(path)
         if not folder.is_dir():
@@ -189,10 +189,6 @@ class ExportFolder:
 
     def describe(self) -> str:
         return f"{self.path} ({len(self.artifacts)} artifacts, mobile-sdk {self.manifest.get('sdk_version')})"
-
-
-def _bytes(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def _unlisted(folder: Path, listed: set[Path], sidecars) -> list[Path]:
