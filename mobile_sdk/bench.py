@@ -240,13 +240,14 @@ STATIC_CALIBRATION_N = 64
 
 
 def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: bool = True, on_step=None,
-                 model=None, weights=None, runtime_peers: bool = False) -> dict:
+                 model=None, weights=None, runtime_peers: bool = False, seconds: float = 1.0) -> dict:
     """Time every artifact of the export folder `folder` at each thread count. `peers`: eager
     PyTorch and ONNX Runtime (fp32, dynamic int8, static QDQ int8 calibrated on the export's
     calibration data) of the same towers. `runtime_peers`: also each installed runtime's fp32
     artifact the folder lacks (converted into a temp folder), so every runtime's fp32 and int8
-    sit side by side. Each row: p50 / p90 / p95 / p99 latency, load time, achieved GFLOP/s against
-    the machine's measured peak, resident-memory growth and peak."""
+    sit side by side. Each row: p50 / p90 / p95 / p99 latency (at least 50 runs and `seconds` of
+    them), load time, achieved GFLOP/s against the machine's measured peak, resident-memory growth
+    and peak."""
     from converters import backends, platform_module
 
     from .checkpoint import assets_dir, load_checkpoint
@@ -276,7 +277,7 @@ def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: boo
     rows: list[dict] = []
 
     def add(name, kind, tower, precision, size, fn, x, n_threads, rss0, load_ms=None):
-        t = time_fn(fn, x)
+        t = time_fn(fn, x, min_seconds=seconds)
         gflops = tower_flops[tower] / (t["median_ms"] * 1e-3) / 1e9
         peak = _peak_rss_mb()
         rows.append({"name": name, "kind": kind, "tower": tower, "precision": precision, "bytes": size,
@@ -376,6 +377,7 @@ def bench_folder(folder: str | Path, threads=(1, 2), checkpoint=None, peers: boo
     for r in rows:
         if "gflops" in r:
             r["peak_share"] = peak_share(result, r)
+            r["vs_onnxruntime"] = vs_onnxruntime(result, r)
     return result
 
 
@@ -386,7 +388,7 @@ def render_table(result: dict) -> str:
     from rich.table import Table
 
     table = Table(title=f"batch-1 latency, {result['folder']}")
-    header = ("name", "threads", "size", "p50 ms", "p95 ms", "p99 ms", "load ms", "GFLOP/s", "% of peak",
+    header = ("name", "threads", "size", "p50 ms", "x ORT", "p95 ms", "p99 ms", "load ms", "GFLOP/s", "% of peak",
               "RSS growth MB", "peak growth MB")
     for h in header:
         table.add_column(h, justify="left" if h == "name" else "right")
@@ -398,7 +400,7 @@ def render_table(result: dict) -> str:
         share = peak_share(result, r)
         opt = lambda v, f: format(v, f) if v is not None else "-"  # noqa: E731
         table.add_row(r["name"], str(r["threads"]), f"{r['bytes'] / 1e6:.2f} MB", f"{r['median_ms']:.3f}",
-                      opt(r.get("p95_ms"), ".3f"), opt(r.get("p99_ms"), ".3f"), opt(r.get("load_ms"), ".0f"),
+                      opt(vs_onnxruntime(result, r), ".2f"), opt(r.get("p95_ms"), ".3f"), opt(r.get("p99_ms"), ".3f"), opt(r.get("load_ms"), ".0f"),
                       f"{r['gflops']:.1f}", f"{100 * share:.1f}%" if share is not None else "-",
                       f"{r['rss_growth_mb']:.1f}", opt(r.get("peak_growth_mb"), ".1f"))
     buf = StringIO()
@@ -411,11 +413,20 @@ def render_table(result: dict) -> str:
             f"kernel at hand): {peaks}\nFLOPs per inference: {fl}")
 
 
+def vs_onnxruntime(result: dict, row: dict) -> float | None:
+    """A row's p50 latency over the fastest ONNX Runtime row (fp32 or int8) of the same tower and
+    thread count in the same run: below 1.0 is faster than ONNX Runtime's best."""
+    best = [r["median_ms"] for r in result["rows"] if r.get("kind") == "peer" and "median_ms" in r
+            and r["name"].startswith("onnxruntime") and r["tower"] == row["tower"] and r["threads"] == row["threads"]]
+    return row["median_ms"] / min(best) if best and "median_ms" in row else None
+
+
 def peak_share(result: dict, row: dict) -> float | None:
     """A row's achieved GFLOP/s as a share of the machine's peak at its thread count: int8 rows
     against the int8 matmul peak, the others against fp32."""
     peaks = result["machine"]["peak"].get(str(row["threads"])) or {}
-    peak = peaks.get("int8_gops") if row["precision"].startswith("int8") else peaks.get("fp32_gflops")
+    # int4w computes in int8 (4-bit weights unpacked to int8, int8 activations)
+    peak = peaks.get("int8_gops") if row["precision"].startswith(("int8", "int4")) else peaks.get("fp32_gflops")
     return row["gflops"] / peak if peak else None
 
 

@@ -138,7 +138,7 @@ def prepare_inputs(model, calibration_dir: str | Path | None = None,
 def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, list[str]] | None = None,
            towers=TOWERS, inputs: ExportInputs | None = None, calibration_dir=None, on_step=None,
            checkpoint: str | Path | None = None, verify: bool = True, eval_data: dict | None = None,
-           manifest: bool = True) -> list:
+           manifest: bool = True, workers: int = 1) -> list:
     """Convert each tower of `model` for each target; returns the Artifacts.
 
     `precisions` maps a platform to the precisions to write (default: the platform's default per
@@ -147,7 +147,10 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
     OUT/export.json for the parity checker. `verify`:
     each artifact is run on its runtime against the eager tower right after conversion
     (`verify_against_eager`), and a drifting one fails the export. `manifest`: write OUT/manifest.json
-    (and the tokenizer files) listing every artifact in OUT, without parity figures."""
+    (and the tokenizer files) listing every artifact in OUT, without parity figures. `workers`:
+    conversions run in that many worker processes at once (each platform and tower is one job; 1:
+    all in this process). A failing job stops the others, whose files may then be half written:
+    the pipeline uses workers > 1 only inside its staging folder (folder.writing)."""
     from converters import platform_module
 
     from .models.adapter import as_adapter
@@ -168,32 +171,143 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
                 if p not in mod.PRECISIONS:
                     raise ConfigError(f"{plat} has no precision {p!r}; choose from {', '.join(mod.PRECISIONS)}")
             plan.append((plat, mod, tower, list(precs)))
-    artifacts = []
     _write_record(out_dir, model, checkpoint, inputs, eval_data)
     tick = Steps(on_step, len(plan))
-    for plat, mod, tower, precs in plan:
-        label = f"{plat} {tower} {', '.join(precs)}"
-        tick(label)
-        t0 = time.perf_counter()
-        configs = [mod.CONFIG(precision=p) for p in precs]
-        if len(configs) > 1 and hasattr(mod, "convert_many"):  # one shared front end (TFLite: one onnx2tf run)
-            arts = mod.convert_many(model, tower, inputs.example[tower], configs, out_dir / plat,
-                                    calibration=inputs.calibration[tower])
-        else:
-            arts = [mod.convert(model, tower, inputs.example[tower], c, out_dir / plat,
-                                calibration=inputs.calibration[tower]) for c in configs]
-        for art in arts:
-            art.extra.setdefault("convert_s", round((time.perf_counter() - t0) / len(arts), 2))
-            if verify:
-                verify_against_eager(model, art, inputs.calibration[tower][:VERIFY_SAMPLES])
-        log.info("%s -> %s (%.1f s)", label, [str(a.path) for a in arts], time.perf_counter() - t0)
-        artifacts.extend(arts)
+    jobs = [(plat, tower, precs, inputs.example[tower], inputs.calibration[tower], out_dir / plat, verify)
+            for plat, _, tower, precs in plan]
+    workers = max(1, min(int(workers), len(jobs)))
+    if workers > 1:
+        import pickle
+
+        try:
+            pickle.dumps(model)
+        except Exception as e:  # a user's adapter that cannot cross processes converts here
+            log.info("converting in one process: the model cannot be sent to worker processes (%s)", e)
+            workers = 1
+    if workers > 1:
+        results = _convert_parallel(model, jobs, workers, tick)
+    else:
+        results = []
+        for job in jobs:
+            tick(_job_label(job))
+            results.append(_convert_job(model, *job))
+    artifacts = [a for arts in results for a in arts]
     if manifest:  # OUT is an export folder at every step: the parity checker and bench read it
         from .manifest import write_folder_manifest
 
         write_folder_manifest(out_dir, model, Path(checkpoint) if checkpoint else None)
     return artifacts
 
+
+
+def _job_label(job) -> str:
+    plat, tower, precs = job[:3]
+    return f"{plat} {tower} {', '.join(precs)}"
+
+
+def _convert_job(model, plat: str, tower: str, precs: list[str], example: torch.Tensor,
+                 calibration: list[torch.Tensor], out_dir: Path, verify: bool) -> list:
+    """Convert one tower for one platform at each precision (checked against eager when `verify`)."""
+    from converters import platform_module
+
+    mod = platform_module(plat)
+    label = _job_label((plat, tower, precs))
+    t0 = time.perf_counter()
+    configs = [mod.CONFIG(precision=p) for p in precs]
+    if len(configs) > 1 and hasattr(mod, "convert_many"):  # one shared front end (TFLite: one onnx2tf run)
+        arts = mod.convert_many(model, tower, example, configs, out_dir, calibration=calibration)
+    else:
+        arts = [mod.convert(model, tower, example, c, out_dir, calibration=calibration) for c in configs]
+    for art in arts:
+        art.extra.setdefault("convert_s", round((time.perf_counter() - t0) / len(arts), 2))
+        if verify:
+            verify_against_eager(model, art, calibration[:VERIFY_SAMPLES])
+    log.info("%s -> %s (%.1f s)", label, [str(a.path) for a in arts], time.perf_counter() - t0)
+    return arts
+
+
+# Conversions are single-threaded Python for the most part (graph passes), so on a machine with
+# several cores the platforms and towers convert side by side. Each worker process holds its
+# backends (~1 GB for a small model; a real-size tower takes a few GB), hence a small cap.
+MAX_WORKERS = 3
+
+
+def default_workers(n_jobs: int) -> int:
+    import os
+
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1, n_jobs))
+
+
+class _RecordList(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        record.msg, record.args = record.getMessage(), None  # picklable: the message, formatted
+        record.exc_info = record.exc_text = None
+        self.records.append(record)
+
+
+def _worker_init(levels: dict[str, int], filters: list) -> None:
+    import signal
+    import warnings
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it terminates the workers
+    torch.set_num_threads(1)
+    warnings.filters[:] = filters
+    logging.getLogger().handlers[:] = []
+    for name, level in levels.items():
+        logging.getLogger(name or None).setLevel(level)
+
+
+def _worker_job(model, job) -> tuple[list, list]:
+    """One conversion job in a worker process: (artifacts, the log records it made, for the parent)."""
+    handler = _RecordList()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        return _convert_job(model, *job), handler.records
+    finally:
+        root.removeHandler(handler)
+
+
+def _convert_parallel(model, jobs: list, workers: int, tick) -> list[list]:
+    """Run the conversion jobs in `workers` spawned processes; results in job order. The first
+    failure (or Ctrl-C / SIGTERM here) terminates every worker and is raised here."""
+    import multiprocessing as mp
+    import warnings
+
+    from ._signals import raise_if_stopped
+
+    levels = {name: logging.getLogger(name).getEffectiveLevel()
+              for name in ("mobile_sdk", "converters", *logging.root.manager.loggerDict)
+              if name == "mobile_sdk" or name == "converters" or "." not in name}
+    levels[""] = logging.getLogger().level
+    pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(levels, list(warnings.filters)))
+    try:
+        # the image towers (the longer jobs) of every platform first, then the text towers
+        order = sorted(range(len(jobs)), key=lambda i: TOWERS.index(jobs[i][1]) if jobs[i][1] in TOWERS else 0)
+        pending = {i: pool.apply_async(_worker_job, (model, jobs[i])) for i in order}
+        results: dict[int, list] = {}
+        while pending:
+            raise_if_stopped()
+            for i, res in list(pending.items()):
+                if not res.ready():
+                    continue
+                arts, records = res.get()  # a job's exception is raised here, with its own type
+                del pending[i]
+                for record in records:
+                    logging.getLogger(record.name).handle(record)
+                tick(_job_label(jobs[i]) + ": converted")
+                results[i] = arts
+            if pending:
+                next(iter(pending.values())).wait(0.2)
+        pool.close()
+        return [results[i] for i in range(len(jobs))]
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 def _write_record(out_dir: Path, adapter, checkpoint, inputs: ExportInputs, eval_data: dict | None = None) -> None:

@@ -17,6 +17,11 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+# Seconds each benchmark row runs for at least (and 50 runs): half of `mobile-sdk bench`'s default,
+# so that the one-command run stays short; `mobile-sdk bench OUT` measures longer.
+BENCH_SECONDS = 0.5
+
+
 @dataclass
 class PipelineResult:
     artifacts: list
@@ -30,7 +35,7 @@ class PipelineResult:
 def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, towers=("image", "text"),
                  calibration_dir=None, parity_cfg=None, bench: bool = True, parity: bool = True,
                  golden: bool = True, threads=(1, 2), progress=None, weights=None, suite=None,
-                 label_bank=None, templates=None, budget=None) -> PipelineResult:
+                 label_bank=None, templates=None, budget=None, workers=None) -> PipelineResult:
     """`checkpoint`: a built-in checkpoint path, a model source spec (`open_clip:ViT-B-32` with
     `weights`, `hf:DIR`, `module:function`) or a DualEncoder adapter. `suite`: the evaluation
     suite parity judges task agreement on (a `data.suites.Suite` or an `--eval-data` value;
@@ -41,7 +46,9 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     callback of that stage (the CLI's progress bar, `_console.Progress`); default: silent.
     `budget` (a `budget.Budget`): convert every candidate precision of each platform (`precisions`
     replaces the candidates), check them all, and keep per platform the smallest (or fastest) one
-    within the budget; the manifest's `selection` records the choice and the rejected candidates."""
+    within the budget; the manifest's `selection` records the choice and the rejected candidates.
+    `workers`: conversion processes run at once (default: one per core, at most one per platform
+    and tower and at most `exporter.MAX_WORKERS`)."""
     from .data.suites import load_suite
     from .exporter import export, prepare_inputs
     from .errors import ConversionError
@@ -88,13 +95,17 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
         precisions = {p: list((precisions or {}).get(p) or candidates(p, platform_module(p)))
                       for p in resolve_targets(targets)}
     inputs = step("calibration data", lambda _: prepare_inputs(model, calibration_dir, towers=towers))
+    if workers is None:
+        from .exporter import default_workers, resolve_targets
+
+        workers = default_workers(len(resolve_targets(targets)) * len(towers))
     # Every step writes into a staging copy of OUT that replaces OUT only when all of them
     # succeeded (folder.writing): a failing target, Ctrl-C or SIGTERM leave OUT as it was.
     with writing(out) as staging:
         stage = staging.path
         artifacts = step("convert", lambda on_step: export(model, stage, targets, precisions, towers, inputs=inputs,
                                                            checkpoint=checkpoint, eval_data=suite.describe(),
-                                                           on_step=on_step))
+                                                           on_step=on_step, workers=workers))
         report = None
         if parity:
             from .parity import ParityConfig, check_folder, write_reports
@@ -119,7 +130,8 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
         if bench:
             from .bench import bench_folder, write_plot
 
-            bench_result = step("bench", lambda on_step: bench_folder(stage, threads, model=model, on_step=on_step))
+            bench_result = step("bench", lambda on_step: bench_folder(stage, threads, model=model, on_step=on_step,
+                                                                         seconds=BENCH_SECONDS))
             atomic_write_text(stage / "bench.json", json.dumps(bench_result, indent=2) + "\n")
             write_plot(bench_result, report, stage / "bench.png")
             if report is not None:  # parity.html gains the size / latency / agreement chart

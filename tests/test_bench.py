@@ -41,6 +41,8 @@ def test_bench_rows_percentiles_load_memory_and_static_int8_peer(small_export, t
     assert art["p50_ms"] <= art["p95_ms"] <= art["p99_ms"] and art["runs"] >= 50
     assert art["load_ms"] > 0 and art["peak_growth_mb"] is not None and art["peak_rss_mb"] >= art["peak_growth_mb"]
     assert art["peak_share"] == peak_share(result, art) and 0 < art["peak_share"]
+    ort_best = min(rows[f"onnxruntime {v} image"]["median_ms"] for v in ("fp32", "int8 (dynamic)", "int8 (static QDQ)"))
+    assert art["vs_onnxruntime"] == pytest.approx(art["median_ms"] / ort_best)
     assert "skipped" in rows["coreml image fp16"]
     for tower in ("image", "text"):  # every ONNX Runtime variant of both towers, static int8 included
         for v in ("fp32", "int8 (dynamic)", "int8 (static QDQ)"):
@@ -49,5 +51,5 @@ def test_bench_rows_percentiles_load_memory_and_static_int8_peer(small_export, t
     assert rows["onnxruntime int8 (static QDQ) image"]["bytes"] < rows["onnxruntime fp32 image"]["bytes"]
     peak = result["machine"]["peak"]["1"]
     assert peak["int8_kernel"] and result["machine"]["cpu"]
-    for words in ("p99 ms", "load ms", "% of peak", "static QDQ", "CPU: ", "the fastest kernel at hand"):
+    for words in ("p99 ms", "x ORT", "load ms", "% of peak", "static QDQ", "CPU: ", "the fastest kernel at hand"):
         assert words in r.output, words

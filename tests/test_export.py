@@ -96,3 +96,30 @@ def test_export_text_needs_captions(runner, tiny_ckpt, small_calibration, tmp_pa
     r = runner.invoke(main, ["export", "--checkpoint", str(tiny_ckpt), "--target", "executorch", "--tower", "text",
                              "--out", str(tmp_path / "o"), "--calibration", str(small_calibration)])
     assert r.exit_code == 2 and "no captions" in r.output and "--tower image" in r.output, r.output
+
+
+@pytest.mark.slow
+def test_parallel_export_runs_every_job_and_stops_on_a_failure(small_calibration, tmp_path, caplog):
+    """Worker processes write every artifact, returned in the plan's order, checked against eager,
+    and pass their log records on; a job that fails raises its own error type here and stops the
+    run. (Every pipeline test converts in worker processes too.)"""
+    import logging
+
+    from mobile_sdk.errors import ConversionError
+    from mobile_sdk.exporter import export
+
+    torch.manual_seed(0)
+    model = create_model("tiny")
+    with caplog.at_level(logging.INFO, logger="mobile_sdk"):
+        arts = export(model, tmp_path / "two", ["executorch"], {"executorch": ["fp32"]},
+                      calibration_dir=small_calibration, workers=2)
+    assert [(a.platform, a.tower) for a in arts] == [("executorch", "image"), ("executorch", "text")]
+    for a in arts:
+        assert a.path.is_file() and a.extra["eager_check"]["cosine_min"] > 0.9999
+    assert sum("executorch text fp32 ->" in r.getMessage() for r in caplog.records) == 1  # from the worker
+
+    with torch.no_grad():
+        model.text.proj.weight.fill_(float("nan"))
+    with pytest.raises(ConversionError, match="text fp32.*NaN"):
+        export(model, tmp_path / "bad", ["executorch"], {"executorch": ["fp32"]}, calibration_dir=small_calibration,
+               workers=2)

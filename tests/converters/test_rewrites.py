@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from converters.rewrites import (MatmulLayerNorm, NotRotatable, for_xnnpack, rotate_residual, spreading_rotation,
+from converters.rewrites import (MatmulLayerNorm, NotRotatable, PatchLinear, for_xnnpack, rotate_residual, spreading_rotation,
                                  unrotate_stream)
 from mobile_sdk.models import create_model, list_models
 
@@ -29,8 +29,27 @@ def test_rewritten_towers_match(name, batch):
         for tower, x in ((model.visual, pixels), (model.text, ids)):
             new = for_xnnpack(tower)
             assert not any(isinstance(m, torch.nn.LayerNorm) for m in new.modules())
+            assert not any(PatchLinear.applies(m) for m in new.modules())
             assert torch.allclose(new(x), tower(x), atol=1e-5)
             assert any(isinstance(m, torch.nn.LayerNorm) for m in tower.modules())  # original untouched
+
+
+@pytest.mark.parametrize("cin,k,size,bias", [(3, 4, 16, True), (64, 4, 16, False), (8, 3, 10, True), (3, 2, 7, True)])
+def test_patch_linear_matches_the_patchify_conv(cin, k, size, bias):
+    """Kernel == stride convs, including sizes that leave a remainder the conv drops (10 / 3, 7 / 2)."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(cin, 24, k, stride=k, bias=bias)
+    assert PatchLinear.applies(conv)
+    x = torch.randn(2, cin, size, size + k)
+    with torch.no_grad():
+        assert torch.allclose(PatchLinear(conv)(x), conv(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("conv", [torch.nn.Conv2d(3, 8, 3, stride=1, padding=1), torch.nn.Conv2d(3, 8, 4, stride=2),
+                                  torch.nn.Conv2d(4, 8, 2, stride=2, groups=2), torch.nn.Conv2d(3, 8, 2, stride=2, padding=1),
+                                  torch.nn.Conv2d(3, 8, 2, stride=2, dilation=2)])
+def test_patch_linear_leaves_other_convs_alone(conv):
+    assert not PatchLinear.applies(conv)
 
 
 # --- residual rotation (TFLite text towers) ----------------------------------------------------
