@@ -15,8 +15,9 @@ function's ops in program order and computes each with numpy.
   weights once, at load time, with numpy.
 - Every other op type has a numpy kernel that honours the op's attributes (matmul transposes,
   slice masks and strides, conv padding / strides / dilations / groups, gelu mode, ...). An op type
-  without a kernel, or a nested block (control flow), is refused at load time with a
-  ConversionError that names it; nothing is guessed.
+  without a kernel, or a nested block (control flow), is refused at load time with an
+  InterpreterUnsupported error (a ConversionError) that names it; so is an attribute value
+  without a kernel (at run time); nothing is guessed.
 - Precision: `fp16=None` stores every op output in the dtype the program declares (an fp16 program
   is rounded to float16 after every op, an fp32 program stays float32); `fp16=True` rounds every
   float input, constant and op output to float16 whatever the program says (emulates fp16
@@ -42,6 +43,25 @@ from typing import Any, Callable
 import numpy as np
 
 from mobile_sdk.errors import ConversionError, DataError
+
+class InterpreterUnsupported(ConversionError):
+    """The program uses something the interpreter does not implement (an op type, an op
+    attribute value, or a program feature such as flexible input shapes). `feature` names it in
+    a few words (e.g. "op prelu", "conv 3-D"); the message says where."""
+
+    def __init__(self, message: str, feature: str):
+        self.feature = feature
+        super().__init__(message)
+
+    def __reduce__(self):
+        return type(self), (str(self), self.feature)
+
+
+def _unsupported(op, what: str, feature: str, op_type: str | None = None) -> InterpreterUnsupported:
+    """The error for an op attribute value without a kernel: `what` in the message, `feature`."""
+    name = f"op {op.name!r} ({op_type or op.op_type}): " if op is not None else ""
+    return InterpreterUnsupported(f"{name}{what} is not implemented by the interpreter", feature)
+
 
 # MIL dtype strings (cast's `dtype` attribute, builtin_to_string) -> numpy.
 _NP_DTYPES = {
@@ -97,7 +117,7 @@ def _spatial_pads(pad_type: str, pad, in_sizes, kernel, strides, dilations) -> l
             small, big = total // 2, total - total // 2
             out.append((small, big) if pad_type == "same" else (big, small))
         return out
-    raise ConversionError(f"MIL pad_type {pad_type!r} is not implemented by the interpreter")
+    raise _unsupported(None, f"MIL pad_type {pad_type!r}", f"pad_type {pad_type}")
 
 
 def _windows(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
@@ -211,7 +231,7 @@ def _gelu(a, op):
         return 0.5 * x * (1 + np.tanh(np.float32(math.sqrt(2 / math.pi)) * (x + np.float32(0.044715) * x ** 3)))
     if mode == "SIGMOID_APPROXIMATION":
         return x / (1 + np.exp(-np.float32(1.702) * x))
-    raise ConversionError(f"op {op.name!r} (gelu): mode {mode!r} is not implemented by the interpreter")
+    raise _unsupported(op, f"mode {mode!r}", f"gelu mode {mode}", "gelu")
 
 
 @_kernel("softmax")
@@ -254,7 +274,7 @@ def _conv(a, op):
         x, w = x[:, :, None], w[:, :, None]
         strides, dil, pads = [1] + strides, [1] + dil, [(0, 0)] + pads
     elif nsp != 2:
-        raise ConversionError(f"op {op.name!r} (conv): {nsp}-D convolution is not implemented by the interpreter")
+        raise _unsupported(op, f"{nsp}-D convolution", f"conv {nsp}-D", "conv")
     x = np.pad(x, [(0, 0), (0, 0)] + pads)
     n, cin = x.shape[:2]
     cout, cin_g, kh, kw = w.shape
@@ -280,12 +300,12 @@ def _pool(a, op, reduce: str):
     kernel = [int(k) for k in a["kernel_sizes"]]
     strides = [int(s) for s in (a.get("strides") if a.get("strides") is not None else [1] * nsp)]
     if _flag(a.get("ceil_mode")):
-        raise ConversionError(f"op {op.name!r} ({op.op_type}): ceil_mode=True is not implemented by the interpreter")
+        raise _unsupported(op, "ceil_mode=True", f"{op.op_type} ceil_mode")
     pads = _spatial_pads(a.get("pad_type") or "valid", a.get("pad"), x.shape[2:], kernel, strides, [1] * nsp)
     if nsp == 1:
         x, kernel, strides, pads = x[:, :, None], [1] + kernel, [1] + strides, [(0, 0)] + pads
     elif nsp != 2:
-        raise ConversionError(f"op {op.name!r} ({op.op_type}): {nsp}-D pooling is not implemented by the interpreter")
+        raise _unsupported(op, f"{nsp}-D pooling", f"{op.op_type} {nsp}-D")
     fill = -np.inf if reduce == "max" else 0.0
     xp = np.pad(x, [(0, 0), (0, 0)] + pads, constant_values=fill)
     win = _windows(xp, kernel, strides, (1, 1))
@@ -490,7 +510,7 @@ def _pad(a, op):
         return np.pad(x, widths, mode="reflect")
     if mode == "replicate":
         return np.pad(x, widths, mode="edge")
-    raise ConversionError(f"op {op.name!r} (pad): mode {mode!r} is not implemented by the interpreter")
+    raise _unsupported(op, f"mode {mode!r}", f"pad mode {mode}", "pad")
 
 
 def _gather_batched(x, idx, axis, batch_dims):
@@ -538,7 +558,7 @@ def _select(a, op):
 def _cast(a, op):
     dtype = a["dtype"]
     if dtype not in _NP_DTYPES:
-        raise ConversionError(f"op {op.name!r} (cast): dtype {dtype!r} is not implemented by the interpreter")
+        raise _unsupported(op, f"dtype {dtype!r}", f"cast to {dtype}", "cast")
     x = np.asarray(a["x"])
     if np.dtype(_NP_DTYPES[dtype]).kind in "iu" and x.dtype.kind == "f":
         x = np.trunc(x)
@@ -743,8 +763,10 @@ class MilProgram:
         missing = sorted({t for t in self.op_types if t != "const" and not t.startswith("constexpr_")
                           and t not in KERNELS} | set(nested))
         if missing:
-            raise ConversionError(f"{self.path}: the MIL interpreter does not implement op type(s) "
-                                  f"{', '.join(missing)} (counts: {', '.join(f'{t} x{self.op_types[t]}' for t in missing)})")
+            raise InterpreterUnsupported(
+                f"{self.path}: the MIL interpreter does not implement op type(s) {', '.join(missing)} "
+                f"(counts: {', '.join(f'{t} x{self.op_types[t]}' for t in missing)})",
+                "op " + ", ".join(missing))
         self.consts: dict[str, np.ndarray] = {}
         self._known = set(self.inputs)
         self.palettized: dict[str, int] = {}  # weight (constexpr_lut_to_dense output) -> nbits

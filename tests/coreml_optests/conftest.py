@@ -1,0 +1,256 @@
+"""coremltools' own per-op test suite (shipped inside the installed wheel), run on Linux with the
+Core ML prediction step replaced by the numpy MIL interpreter (converters/mil.py).
+
+How a wheel test runs here, unchanged: it builds a MIL program, `ct.convert`s it to an ML Program
+(the real converter and pass pipeline), then calls coremltools' `compare_backend`, which predicts
+and compares with the expected outputs the test computed, at the test's own tolerances (fp16
+programs get coremltools' own widened fp16 tolerances). Only three things are patched, for these
+tests only:
+- `testing_utils._IS_MACOS` and `testing_utils.coremltoolsutils._macos_version` (the gate that
+  otherwise skips the comparison off macOS);
+- `MLModel.predict`: reloads the converted `.mlpackage` from disk with `MilProgram` (as a user's
+  check would) and runs it.
+The installed package is never edited. Parametrizations are held to the iOS18 opset and the ML
+Program backend, fp32 and fp16 (`backend=mlprogram-fp32-iOS18` / `-fp16-`); everything else
+(neuralnetwork backend, older opsets) is deselected and counted in the summary.
+
+Outcomes, as the summary at the end prints them per file:
+- passed: the interpreter's outputs matched the test's expected outputs (a prediction ran);
+- no-pred: the test passed without predicting (builder / type-inference checks of
+  coremltools itself; nothing about the interpreter is proved by it);
+- failed: a wrong value, a wrong shape or a crash of the interpreter;
+- unsupp: the interpreter refused the program (`InterpreterUnsupported`: an op or a feature
+  it does not implement), reported as a skip whose reason starts with "unsupported by the
+  interpreter:", never as a pass;
+- skipped: the wheel's own skips (macOS-only checks, opset gates), with their reasons;
+- xfailed: the wheel's own xfail marks (known Core ML runtime bugs); an xfail test that matches
+  here counts as passed.
+
+The default run (`make test`, `-m "not heavy"`) takes a spread sample of every test function's
+parametrizations; the rest is marked `heavy` (`pytest -m heavy tests/coreml_optests`). Set
+MIL_OPTESTS_SUMMARY=path.json to also write the per-file counts as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zlib
+from collections import Counter, defaultdict
+
+import numpy as np
+import pytest
+
+# Read by coremltools' testing_reqs when it is first imported (before the wheel's test modules).
+os.environ.setdefault("PYMIL_TEST_TARGETS", "mlprogram")
+os.environ.setdefault("INCLUDE_MIL_FP32_UNIT_TESTS", "1")
+os.environ.setdefault("RUN_BACKWARD_COMPATIBILITY", "1")  # lets iOS14..17 tests reach the iOS18 opset
+
+import coremltools as ct  # noqa: E402
+from coremltools.converters.mil import testing_reqs, testing_utils  # noqa: E402
+
+OPSET = ct.target.iOS18
+# Keep only the iOS18 ML Program configs (in place: the wheel's test packages read these lists).
+testing_reqs.backends_internal[:] = [b for b in testing_reqs.backends_internal
+                                     if b.backend == "mlprogram" and b.opset_version == OPSET]
+testing_reqs.backends[:] = [b for b in testing_reqs.backends if b[0] == "mlprogram"]
+
+# How many items of one test function the default run keeps (the rest is marked heavy).
+SAMPLE_PER_FUNCTION = int(os.environ.get("MIL_OPTESTS_SAMPLE", "3"))
+UNSUPPORTED = "unsupported by the interpreter: "
+
+_predicts: Counter = Counter()  # nodeid -> number of interpreter predictions
+_current: list[str] = [""]
+
+
+def _input_array(value, shape, dtype):
+    x = np.asarray(value)
+    if shape is not None and x.shape != shape and x.size == int(np.prod(shape)):
+        x = x.reshape(shape)  # Core ML feeds scalars as shape (1,)
+    return x.astype(dtype) if dtype is not None else x
+
+
+def interpreter_predict(self, data, state=None):
+    """MLModel.predict for these tests: the saved package, run by the MIL interpreter."""
+    from converters.mil import InterpreterUnsupported, MilProgram
+
+    _predicts[_current[0]] += 1
+    if state is not None:
+        pytest.skip(UNSUPPORTED + "stateful models (MLState)")
+    if self.package_path is None:
+        pytest.skip(UNSUPPORTED + "neuralnetwork models (only ML Programs are interpreted)")
+    try:
+        prog = MilProgram(self.package_path, fp16=None)
+    except InterpreterUnsupported as e:
+        pytest.skip(UNSUPPORTED + e.feature)
+    feeds = {}
+    for name, (shape, dtype) in prog.inputs.items():
+        if name not in data:
+            raise KeyError(f"input {name!r} not given (given: {sorted(data)})")
+        if not isinstance(data[name], (np.ndarray, np.generic, int, float, bool, list)):
+            pytest.skip(UNSUPPORTED + f"input {name!r} of type {type(data[name]).__name__} (image inputs)")
+        feeds[name] = _input_array(data[name], shape, dtype)
+    try:
+        out = prog.run(feeds)
+    except InterpreterUnsupported as e:
+        pytest.skip(UNSUPPORTED + e.feature)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+class _MacVersion:
+    """testing_utils' view of coremltools.models.utils, saying macOS 15 (the prediction gate)."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    @staticmethod
+    def _macos_version():
+        return (15, 0)
+
+
+@pytest.fixture(autouse=True)
+def _interpreter_backend(monkeypatch, request):
+    monkeypatch.setattr(testing_utils, "_IS_MACOS", True)
+    monkeypatch.setattr(testing_utils, "coremltoolsutils", _MacVersion(testing_utils.coremltoolsutils))
+    monkeypatch.setattr(ct.models.MLModel, "predict", interpreter_predict)
+    _current[0] = request.node.nodeid
+    yield
+
+
+def pytest_configure(config):
+    # The wheel parametrizes with itertools.product; pytest warns about it once per test.
+    config.addinivalue_line("filterwarnings", "ignore:Passing a non-Collection iterable to parametrize")
+
+
+def pytest_make_parametrize_id(config, val, argname):
+    if isinstance(val, testing_reqs.BackendConfig):
+        return f"{val.backend}-{val.precision}-{val.opset_version.name}"
+    if isinstance(val, ct.ComputeUnit):
+        return val.name
+    return None
+
+
+def _backend_of(item):
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return params.get("backend", params.get("backends"))
+
+
+_deselected: dict[str, Counter] = defaultdict(Counter)
+_heavy: Counter = Counter()
+
+
+def _file_of(item) -> str:
+    return os.path.basename(str(item.path))
+
+
+def pytest_collection_modifyitems(config, items):
+    here = os.path.dirname(__file__)
+    keep, drop = [], []
+    groups: dict[tuple, list] = defaultdict(list)
+    for item in items:
+        if not str(item.path).startswith(here):
+            keep.append(item)
+            continue
+        b = _backend_of(item)
+        reason = None
+        if isinstance(b, testing_reqs.BackendConfig) and (b.backend != "mlprogram" or b.opset_version != OPSET):
+            reason = f"{b.backend} {b.opset_version.name} parametrization (held to mlprogram iOS18)"
+        elif isinstance(b, tuple) and b and b[0] != "mlprogram":
+            reason = f"{b[0]} parametrization (only ML Programs are interpreted)"
+        if reason:
+            _deselected[_file_of(item)][reason] += 1
+            drop.append(item)
+            continue
+        keep.append(item)
+        groups[(str(item.path), item.cls.__name__ if item.cls else "", item.originalname)].append(item)
+    # Default run: a spread of at most SAMPLE_PER_FUNCTION items per test function, chosen by a
+    # stable hash offset so that different functions do not all keep their first parametrization.
+    for key, group in groups.items():
+        n = len(group)
+        if n <= SAMPLE_PER_FUNCTION:
+            continue
+        step = n / SAMPLE_PER_FUNCTION
+        off = zlib.crc32("::".join(key).encode()) % max(1, int(step))
+        chosen = {min(n - 1, int(off + i * step)) for i in range(SAMPLE_PER_FUNCTION)}
+        for i, item in enumerate(group):
+            if i not in chosen:
+                item.add_marker(pytest.mark.heavy)
+                _heavy[_file_of(item)] += 1
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+
+
+_results: dict[str, Counter] = defaultdict(Counter)
+_skip_reasons: dict[str, Counter] = defaultdict(Counter)
+_failures: dict[str, list] = defaultdict(list)
+
+
+def _classify_skip(reason: str) -> str:
+    reason = reason.split("Skipped: ", 1)[-1]
+    return reason
+
+
+def pytest_runtest_logreport(report):
+    here = os.path.dirname(__file__)
+    if not str(report.fspath).startswith(os.path.relpath(here, os.getcwd())) and \
+            not str(report.fspath).startswith(here):
+        return
+    f = os.path.basename(str(report.fspath))
+    if hasattr(report, "wasxfail"):  # the wheel's own xfail marks (known Core ML bugs)
+        _results[f]["xfailed" if report.skipped else "passed"] += 1
+        if report.skipped:
+            _skip_reasons[f]["xfail: " + report.wasxfail] += 1
+        return
+    if report.when == "call" and report.passed:
+        _results[f]["passed" if _predicts.get(report.nodeid) else "no-pred"] += 1
+    elif report.failed:
+        _results[f]["failed"] += 1
+        msg = str(report.longrepr).strip().splitlines()[-1] if report.longrepr else ""
+        _failures[f].append(f"{report.nodeid.split('::', 1)[-1]}: {msg[:200]}")
+    elif report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = _classify_skip(reason)
+        if reason.startswith(UNSUPPORTED):
+            _results[f]["unsupp"] += 1
+        else:
+            _results[f]["skipped"] += 1
+        _skip_reasons[f][reason] += 1
+
+
+def summary() -> dict:
+    files = sorted(set(_results) | set(_deselected))
+    return {f: {"counts": dict(_results[f]), "skip_reasons": dict(_skip_reasons[f]),
+                "deselected": dict(_deselected[f]), "heavy_in_default_run": _heavy[f],
+                "failures": _failures[f]} for f in files}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _results:
+        return
+    tr = terminalreporter
+    tr.section("coremltools op tests against the MIL interpreter")
+    tr.write_line("passed = matched the expected outputs through the interpreter; no-pred = passed "
+                  "without a prediction; unsupp = refused by the interpreter")
+    cols = ["passed", "no-pred", "failed", "unsupp", "skipped", "xfailed"]
+    tr.write_line(f"{'file':38s} " + " ".join(f"{c:>8s}" for c in cols))
+    total = Counter()
+    for f in sorted(_results):
+        total.update(_results[f])
+        tr.write_line(f"{f:38s} " + " ".join(f"{_results[f][c]:8d}" for c in cols))
+    tr.write_line(f"{'total':38s} " + " ".join(f"{total[c]:8d}" for c in cols))
+    unsup = Counter()
+    for f, reasons in _skip_reasons.items():
+        for r, n in reasons.items():
+            if r.startswith(UNSUPPORTED):
+                unsup[re.sub(r"\s*\(.*", "", r)] += n
+    for r, n in unsup.most_common():
+        tr.write_line(f"  {n:5d}  {r}")
+    path = os.environ.get("MIL_OPTESTS_SUMMARY")
+    if path:
+        with open(path, "w") as fh:
+            json.dump(summary(), fh, indent=1, sort_keys=True)
