@@ -48,7 +48,10 @@ os.environ.setdefault("INCLUDE_MIL_FP32_UNIT_TESTS", "1")
 os.environ.setdefault("RUN_BACKWARD_COMPATIBILITY", "1")  # lets iOS14..17 tests reach the iOS18 opset
 
 import coremltools as ct  # noqa: E402
+from coremltools.converters import _converters_entry  # noqa: E402
 from coremltools.converters.mil import testing_reqs, testing_utils  # noqa: E402
+
+from converters.mil import InterpreterUnsupported, MilProgram  # noqa: E402
 
 OPSET = ct.target.iOS18
 # Keep only the iOS18 ML Program configs (in place: the wheel's test packages read these lists).
@@ -73,8 +76,6 @@ def _input_array(value, shape, dtype):
 
 def interpreter_predict(self, data, state=None):
     """MLModel.predict for these tests: the saved package, run by the MIL interpreter."""
-    from converters.mil import InterpreterUnsupported, MilProgram
-
     _predicts[_current[0]] += 1
     if state is not None:
         pytest.skip(UNSUPPORTED + "stateful models (MLState)")
@@ -98,6 +99,12 @@ def interpreter_predict(self, data, state=None):
     return {k: np.asarray(v) for k, v in out.items()}
 
 
+class _NoGc:
+    @staticmethod
+    def collect(*args):
+        return 0
+
+
 class _MacVersion:
     """testing_utils' view of coremltools.models.utils, saying macOS 15 (the prediction gate)."""
 
@@ -117,6 +124,9 @@ def _interpreter_backend(monkeypatch, request):
     monkeypatch.setattr(testing_utils, "_IS_MACOS", True)
     monkeypatch.setattr(testing_utils, "coremltoolsutils", _MacVersion(testing_utils.coremltoolsutils))
     monkeypatch.setattr(ct.models.MLModel, "predict", interpreter_predict)
+    # ct.convert ends with gc.collect(): 1.3 s per conversion in a process that has torch,
+    # TensorFlow and ExecuTorch loaded, most of a test's time. The tests do not need it.
+    monkeypatch.setattr(_converters_entry, "gc", _NoGc)
     _current[0] = request.node.nodeid
     yield
 
