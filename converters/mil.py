@@ -209,6 +209,13 @@ def _leaky_relu(a, op):
     return np.where(x >= 0, x, alpha * x)
 
 
+@_kernel("prelu")
+def _prelu(a, op):  # alpha has one value per channel (axis 1)
+    x = _f32(a["x"])
+    alpha = _f32(a["alpha"]).reshape((1, -1) + (1,) * (x.ndim - 2))
+    return np.where(x >= 0, x, alpha * x)
+
+
 @_kernel("elu")
 def _elu(a, op):
     x, alpha = _f32(a["x"]), np.float32(1.0 if a.get("alpha") is None else a["alpha"])
@@ -294,33 +301,90 @@ def _conv(a, op):
     return y[:, :, 0] if nsp == 1 else y
 
 
+def _spatial_windows(x: np.ndarray, kernel, strides) -> np.ndarray:
+    """(N, C, *D) -> read-only view (N, C, *D_out, *kernel) of the strided windows, any rank."""
+    nsp = len(kernel)
+    v = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=tuple(range(2, 2 + nsp)))
+    return v[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)]
+
+
 def _pool(a, op, reduce: str):
     x = _f32(a["x"])
     nsp = x.ndim - 2
     kernel = [int(k) for k in a["kernel_sizes"]]
     strides = [int(s) for s in (a.get("strides") if a.get("strides") is not None else [1] * nsp)]
-    if _flag(a.get("ceil_mode")):
-        raise _unsupported(op, "ceil_mode=True", f"{op.op_type} ceil_mode")
     pads = _spatial_pads(a.get("pad_type") or "valid", a.get("pad"), x.shape[2:], kernel, strides, [1] * nsp)
-    if nsp == 1:
-        x, kernel, strides, pads = x[:, :, None], [1] + kernel, [1] + strides, [(0, 0)] + pads
-    elif nsp != 2:
-        raise _unsupported(op, f"{nsp}-D pooling", f"{op.op_type} {nsp}-D")
+    extra = [0] * nsp  # ceil_mode: cells after the right padding that only complete the last window
+    if _flag(a.get("ceil_mode")):
+        for i, (size, k, st, (lo, hi)) in enumerate(zip(x.shape[2:], kernel, strides, pads)):
+            out = -(-(size + lo + hi - k) // st) + 1
+            if lo + hi > 0 and (out - 1) * st >= size + lo:  # the last window would start in the padding
+                out -= 1
+            extra[i] = max(0, (out - 1) * st + k - (size + lo + hi))
     fill = -np.inf if reduce == "max" else 0.0
-    xp = np.pad(x, [(0, 0), (0, 0)] + pads, constant_values=fill)
-    win = _windows(xp, kernel, strides, (1, 1))
+    widths = [(0, 0), (0, 0)] + [(lo, hi + e) for (lo, hi), e in zip(pads, extra)]
+    win = _spatial_windows(np.pad(x, widths, constant_values=fill), kernel, strides)
+    red = tuple(range(-nsp, 0))
     if reduce == "max":
-        y = win.max(axis=(-2, -1))
-    elif _flag(a.get("exclude_padding_from_average")):
-        ones = np.pad(np.ones((1, 1) + x.shape[2:], np.float32), [(0, 0), (0, 0)] + pads)
-        y = win.sum(axis=(-2, -1)) / _windows(ones, kernel, strides, (1, 1)).sum(axis=(-2, -1))
+        return win.max(axis=red)
+    if reduce == "l2":
+        return np.sqrt(np.square(win).sum(axis=red))
+    # avg: divide by the window's cells inside the input (exclude_padding_from_average) or inside
+    # input + padding; the ceil_mode cells never count.
+    inside = np.zeros((1, 1) + tuple(sz + lo + hi + e for sz, (lo, hi), e in zip(x.shape[2:], pads, extra)), np.float32)
+    if _flag(a.get("exclude_padding_from_average")):
+        inside[(0, 0) + tuple(slice(lo, lo + sz) for sz, (lo, _) in zip(x.shape[2:], pads))] = 1
     else:
-        y = win.mean(axis=(-2, -1))
-    return y[:, :, 0] if nsp == 1 else y
+        inside[(0, 0) + tuple(slice(0, sz + lo + hi) for sz, (lo, hi) in zip(x.shape[2:], pads))] = 1
+    return win.sum(axis=red) / _spatial_windows(inside, kernel, strides).sum(axis=red)
 
 
 KERNELS["max_pool"] = lambda a, op: _pool(a, op, "max")
 KERNELS["avg_pool"] = lambda a, op: _pool(a, op, "avg")
+KERNELS["l2_pool"] = lambda a, op: _pool(a, op, "l2")
+
+
+@_kernel("conv_transpose")
+def _conv_transpose(a, op):
+    """The gradient of conv: every input cell adds weight x value into a (stride-spread) output
+    window; the full output is then cropped by the padding / pad_type / output_shape."""
+    x, w = _f32(a["x"]), _f32(a["weight"])  # w: (C_in, C_out / groups, *K)
+    nsp = x.ndim - 2
+    din, kern = x.shape[2:], w.shape[2:]
+    strides = [int(v) for v in (a.get("strides") if a.get("strides") is not None else [1] * nsp)]
+    dil = [int(v) for v in (a.get("dilations") if a.get("dilations") is not None else [1] * nsp)]
+    groups = _int(a.get("groups"), 1)
+    n, cin = x.shape[:2]
+    cin_g, cout_g = cin // groups, w.shape[1]
+    full = [(d - 1) * st + (k - 1) * dl + 1 for d, st, k, dl in zip(din, strides, kern, dil)]
+    y = np.zeros((n, groups, cout_g, *full), np.float32)
+    xg = x.reshape(n, groups, cin_g, *din)
+    wg = w.reshape(groups, cin_g, cout_g, *kern)
+    for pos in np.ndindex(*kern):
+        contrib = np.einsum("ngc...,gco->ngo...", xg, wg[(slice(None), slice(None), slice(None)) + pos])
+        y[(slice(None),) * 3 + tuple(slice(p * dl, p * dl + (d - 1) * st + 1, st)
+                                     for p, dl, d, st in zip(pos, dil, din, strides))] += contrib
+    y = y.reshape(n, groups * cout_g, *full)
+    pad_type = a.get("pad_type") or "valid"
+    pad = [0] * (2 * nsp) if a.get("pad") is None else [int(v) for v in np.asarray(a["pad"]).ravel()]
+    target = None if a.get("output_shape") is None else [int(v) for v in np.asarray(a["output_shape"]).ravel()][2:]
+    index, widths = [slice(None), slice(None)], [(0, 0), (0, 0)]
+    for i in range(nsp):
+        if pad_type == "same":
+            size = target[i] if target else din[i] * strides[i]
+            lo = max(full[i] - size, 0) // 2
+        elif pad_type == "custom":
+            lo, size = pad[2 * i], target[i] if target else full[i] - pad[2 * i] - pad[2 * i + 1]
+        elif pad_type == "valid":
+            lo, size = 0, target[i] if target else full[i]
+        else:
+            raise _unsupported(op, f"pad_type {pad_type!r}", f"conv_transpose pad_type {pad_type}")
+        index.append(slice(lo, lo + size))
+        widths.append((0, max(0, lo + size - full[i])))  # output_shape past the full output: zeros
+    y = np.pad(y, widths)[tuple(index)]
+    if a.get("bias") is not None:
+        y = y + _f32(a["bias"]).reshape((1, -1) + (1,) * nsp)
+    return y
 
 
 @_kernel("layer_norm")
@@ -331,11 +395,13 @@ def _layer_norm(a, op):
     mean = x.mean(axis=axes, keepdims=True)
     var = np.square(x - mean).mean(axis=axes, keepdims=True)
     y = (x - mean) / np.sqrt(var + eps)
-    # gamma / beta have the shape of the normalized (trailing) axes and broadcast from the right.
+    # gamma / beta have the shape x.shape[axes] (the normalized axes, in order, whichever they
+    # are): put them back on those axes, with 1 on the others, before they broadcast.
+    shape = [x.shape[i] if i in axes else 1 for i in range(x.ndim)]
     if a.get("gamma") is not None:
-        y = y * _f32(a["gamma"])
+        y = y * _f32(a["gamma"]).reshape(shape)
     if a.get("beta") is not None:
-        y = y + _f32(a["beta"])
+        y = y + _f32(a["beta"]).reshape(shape)
     return y
 
 
@@ -755,6 +821,11 @@ class MilProgram:
         fn = prog.functions["main"]
         self.inputs: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
         for name, var in fn.inputs.items():
+            if any(not isinstance(s, (int, np.integer)) for s in var.shape):
+                raise InterpreterUnsupported(
+                    f"{self.path}: input {name!r} has a flexible shape {tuple(str(s) for s in var.shape)} "
+                    f"(ct.RangeDim / EnumeratedShapes); the interpreter runs fixed input shapes only: "
+                    f"convert with fixed shapes to check the program", "flexible input shapes")
             shape = tuple(int(s) for s in var.shape)
             self.inputs[name] = (shape, _np_dtype(var))
         self.outputs = [v.name for v in fn.outputs]
@@ -801,18 +872,20 @@ class MilProgram:
 
     # -- helpers ------------------------------------------------------------------------------
     def _store(self, val, dtype: np.dtype | None):
-        """A value as it is kept between ops under the precision policy. Floats are kept as
-        float32 arrays; "fp16" values are rounded to the float16 grid first (same numbers as a
-        float16 array, without converting weights again at every use)."""
+        """A value as it is kept between ops: in the dtype the program declares for it (an int32
+        op output is int32 whatever dtype the kernel computed in), floats under the precision
+        policy: kept as float32 arrays, "fp16" values rounded to the float16 grid first (same
+        numbers as a float16 array, without converting weights again at every use)."""
         if isinstance(val, str) or val is None:
             return val
         arr = np.asarray(val)
+        if dtype is not None and dtype.kind in "iub":  # the declared integer / bool dtype, always
+            # (float -> int truncates toward zero, as cast does: int32 real_div is 7 / 2 = 3)
+            return arr if arr.dtype == dtype else arr.astype(dtype)
         if arr.dtype.kind == "f" or (dtype is not None and dtype.kind == "f"):
             half = self.fp16 is True or (self.fp16 is None and (arr.dtype == np.float16 if dtype is None
                                                                 else dtype == np.float16))
             return arr.astype(np.float16).astype(np.float32) if half else arr.astype(np.float32)
-        if dtype is not None and arr.dtype != dtype and arr.dtype.kind in "iub":
-            return arr.astype(dtype)
         return arr
 
     @staticmethod
