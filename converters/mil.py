@@ -533,10 +533,8 @@ def _expand_dims(a, op):
     return np.expand_dims(x, tuple(sorted(int(ax) % out_rank for ax in np.atleast_1d(a["axes"]))))
 
 
-@_kernel("slice_by_index")
-def _slice_by_index(a, op):
-    x = a["x"]
-    r = x.ndim
+def _slice_index(a, r: int) -> tuple:
+    """The numpy index of slice_by_index / slice_update's begin / end / stride / masks."""
     begin, end = np.asarray(a["begin"]).ravel(), np.asarray(a["end"]).ravel()
     stride = np.ones(r, int) if a.get("stride") is None else np.asarray(a["stride"]).ravel()
     bmask = np.zeros(r, bool) if a.get("begin_mask") is None else np.asarray(a["begin_mask"]).ravel()
@@ -548,7 +546,21 @@ def _slice_by_index(a, op):
             index.append(int(begin[i]))
         else:
             index.append(slice(None if bmask[i] else int(begin[i]), None if emask[i] else int(end[i]), int(stride[i])))
-    return np.asarray(x[tuple(index)])
+    return tuple(index)
+
+
+@_kernel("slice_by_index")
+def _slice_by_index(a, op):
+    x = a["x"]
+    return np.asarray(x[_slice_index(a, x.ndim)])
+
+
+@_kernel("slice_update")
+def _slice_update(a, op):
+    y = np.array(a["x"], copy=True)
+    index = _slice_index(a, y.ndim)
+    y[index] = np.reshape(a["update"], np.shape(y[index]))
+    return y
 
 
 @_kernel("slice_by_size")
@@ -655,6 +667,223 @@ def _cumsum(a, op):
     if _flag(a.get("exclusive")):
         y = y - x
     return np.flip(y, axis) if _flag(a.get("reverse")) else y
+
+
+# -- ops found refused by coremltools' op tests: activations, tensor re-arrangements, scatters
+
+@_kernel("clamped_relu")
+def _clamped_relu(a, op):  # x >= 0: min(beta, x); else min(beta, alpha * x)
+    x = _f32(a["x"])
+    return np.minimum(np.float32(a["beta"]), np.where(x >= 0, x, np.float32(a["alpha"]) * x))
+
+
+@_kernel("scaled_tanh")
+def _scaled_tanh(a, op):
+    return np.float32(a["alpha"]) * np.tanh(np.float32(a["beta"]) * _f32(a["x"]))
+
+
+@_kernel("softplus_parametric")
+def _softplus_parametric(a, op):  # alpha_c * log(1 + exp(beta_c * x)), per channel (axis 1)
+    x = _f32(a["x"])
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return _f32(a["alpha"]).reshape(shape) * np.logaddexp(0, _f32(a["beta"]).reshape(shape) * x)
+
+
+@_kernel("thresholded_relu")
+def _thresholded_relu(a, op):
+    x = _f32(a["x"])
+    return np.where(x >= np.float32(1.0 if a.get("alpha") is None else a["alpha"]), x, 0).astype(np.float32)
+
+
+@_kernel("linear_activation")
+def _linear_activation(a, op):
+    return np.float32(a["alpha"]) * _f32(a["x"]) + np.float32(0.0 if a.get("beta") is None else a["beta"])
+
+
+@_kernel("local_response_norm")
+def _local_response_norm(a, op):  # over channels (axis 1): x / (k + alpha / size * sum x^2)^beta
+    x, size = _f32(a["x"]), _int(a["size"])
+    alpha = np.float32(1e-4 if a.get("alpha") is None else a["alpha"])
+    beta = np.float32(0.75 if a.get("beta") is None else a["beta"])
+    kk = np.float32(1.0 if a.get("k") is None else a["k"])
+    sq = np.pad(np.square(x), [(0, 0), (size // 2, (size - 1) // 2)] + [(0, 0)] * (x.ndim - 2))
+    c = x.shape[1]
+    acc = sum(sq[:, i:i + c] for i in range(size))
+    return x / np.power(kk + alpha / np.float32(size) * acc, beta)
+
+
+@_kernel("reshape_like")
+def _reshape_like(a, op):
+    shape = []
+    for ref, b, e, m in zip(a["ref_tensors"], a["begins"], a["ends"], a["end_masks"]):
+        dims = np.shape(ref)
+        shape += list(dims[int(b):] if _flag(m) else dims[int(b):int(e)])
+    return np.reshape(a["x"], shape)
+
+
+@_kernel("flatten2d")
+def _flatten2d(a, op):
+    x = a["x"]
+    axis = _int(a.get("axis"), 1)
+    axis = axis + x.ndim if axis < 0 else axis  # in [0, rank]: (3,) with axis -1 -> (1, 3), 1 -> (3, 1)
+    return np.reshape(x, (int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:]))))
+
+
+@_kernel("reverse")
+def _reverse(a, op):
+    x = a["x"]
+    axes = _axes(a.get("axes"), x.ndim)
+    return np.flip(x, axis=axes)
+
+
+@_kernel("reverse_sequence")
+def _reverse_sequence(a, op):
+    x = np.array(a["x"], copy=True)
+    seq, batch = _int(a.get("seq_axis"), 0) % x.ndim, _int(a.get("batch_axis"), 0) % x.ndim
+    src = np.asarray(a["x"])
+    for b, n in enumerate(np.asarray(a["lengths"]).ravel()):
+        n = int(n)
+        idx = [slice(None)] * x.ndim
+        idx[batch], idx[seq] = b, slice(0, n)
+        sub = src[tuple(idx)]
+        x[tuple(idx)] = np.flip(sub, axis=seq - (1 if batch < seq else 0))
+    return x
+
+
+def _sorted_indices(x, axis, ascending):
+    # stable: equal values keep their order (the lower index first), both directions
+    return np.argsort(x if ascending else -x, axis=axis, kind="stable")
+
+
+@_kernel("topk")
+def _topk(a, op):
+    x = a["x"]
+    axis, kk = _int(a.get("axis"), -1) % x.ndim, _int(a.get("k"), 1)
+    idx = _sorted_indices(_f32(x), axis, _flag(a.get("ascending")))
+    idx = np.take(idx, np.arange(min(kk, x.shape[axis])), axis=axis)
+    values = np.take_along_axis(x, idx, axis=axis)
+    return values if not _flag(a.get("return_indices"), True) else (values, idx.astype(np.int32))
+
+
+@_kernel("argsort")
+def _argsort(a, op):
+    x = a["x"]
+    return _sorted_indices(_f32(x), _int(a.get("axis"), -1) % x.ndim, _flag(a.get("ascending"))).astype(np.int32)
+
+
+@_kernel("band_part")
+def _band_part(a, op):
+    x = a["x"]
+    lower, upper = _int(a.get("lower"), -1), _int(a.get("upper"), -1)
+    m, n = x.shape[-2:]
+    d = np.arange(m)[:, None] - np.arange(n)[None, :]  # i - j
+    keep = ((lower < 0) | (d <= lower)) & ((upper < 0) | (-d <= upper))
+    return np.where(keep, x, np.zeros((), x.dtype))
+
+
+@_kernel("one_hot")
+def _one_hot(a, op):
+    idx = np.asarray(a["indices"]).astype(np.int64)
+    depth = _int(a["one_hot_vector_size"])
+    on = 1 if a.get("on_value") is None else a["on_value"]
+    off = 0 if a.get("off_value") is None else a["off_value"]
+    axis = _int(a.get("axis"), -1) % (idx.ndim + 1)
+    hot = np.expand_dims(idx, axis) == np.arange(depth).reshape([-1 if i == axis else 1 for i in range(idx.ndim + 1)])
+    return np.where(hot, on, off)
+
+
+@_kernel("fill_like")
+def _fill_like(a, op):
+    return np.full(np.shape(a["ref_tensor"]), 0.0 if a.get("value") is None else a["value"])
+
+
+@_kernel("non_zero")
+def _non_zero(a, op):
+    return np.argwhere(np.asarray(a["x"]) != 0).astype(np.int32)
+
+
+@_kernel("pixel_shuffle")
+def _pixel_shuffle(a, op):  # (N, C r^2, H, W) -> (N, C, H r, W r), as torch.nn.PixelShuffle
+    x, r = a["x"], _int(a["upscale_factor"])
+    n, c, h, w = x.shape
+    return x.reshape(n, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(n, c // (r * r), h * r, w * r)
+
+
+@_kernel("pixel_unshuffle")
+def _pixel_unshuffle(a, op):
+    x, r = a["x"], _int(a["downscale_factor"])
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // r, r, w // r, r).transpose(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, h // r, w // r)
+
+
+@_kernel("depth_to_space")
+def _depth_to_space(a, op):  # TF / ONNX DCR order
+    x, b = a["x"], _int(a["block_size"])
+    n, c, h, w = x.shape
+    return x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2).reshape(n, c // (b * b), h * b, w * b)
+
+
+@_kernel("space_to_depth")
+def _space_to_depth(a, op):
+    x, b = a["x"], _int(a["block_size"])
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4).reshape(n, c * b * b, h // b, w // b)
+
+
+@_kernel("sliding_windows")
+def _sliding_windows(a, op):  # windows of `size` along axis, every `stride`: axis -> (n_windows, size)
+    x = a["x"]
+    axis, size, stride = _int(a["axis"]) % x.ndim, _int(a["size"]), _int(a.get("stride"), 1)
+    v = np.lib.stride_tricks.sliding_window_view(x, size, axis=axis)  # (..., n, ..., size)
+    v = np.take(v, np.arange(0, v.shape[axis], stride), axis=axis)
+    return np.ascontiguousarray(np.moveaxis(v, -1, axis + 1))
+
+
+_SCATTER = {"update": None, "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+            "max": np.maximum, "min": np.minimum}
+
+
+def _scatter_into(op, data, index, updates, mode):
+    out = np.array(data, copy=True)
+    fn = _SCATTER.get(mode or "update", False)
+    if fn is False:
+        raise _unsupported(op, f"mode {mode!r}", f"{op.op_type} mode {mode}")
+    if fn is None:
+        out[index] = updates  # repeated indices: the last update wins
+    else:
+        fn.at(out, index, np.asarray(updates).astype(out.dtype))
+    return out
+
+
+def _wrap(idx, n):
+    idx = np.asarray(idx).astype(np.int64)
+    return np.where(idx < 0, idx + n, idx)
+
+
+@_kernel("scatter")
+def _scatter(a, op):
+    data = np.asarray(a["data"])
+    axis = _int(a.get("axis"), 0) % data.ndim
+    idx = _wrap(a["indices"], data.shape[axis])
+    return _scatter_into(op, data, (slice(None),) * axis + (idx,), a["updates"], a.get("mode"))
+
+
+@_kernel("scatter_along_axis")
+def _scatter_along_axis(a, op):
+    data, updates = np.asarray(a["data"]), np.asarray(a["updates"])
+    axis = _int(a.get("axis"), 0) % data.ndim
+    grid = list(np.indices(updates.shape, sparse=True))
+    grid[axis] = _wrap(a["indices"], data.shape[axis])
+    return _scatter_into(op, data, tuple(grid), updates, a.get("mode"))
+
+
+@_kernel("scatter_nd")
+def _scatter_nd(a, op):
+    data = np.asarray(a["data"])
+    idx = np.asarray(a["indices"]).astype(np.int64)
+    k = idx.shape[-1]
+    idx = np.stack([_wrap(idx[..., i], data.shape[i]) for i in range(k)])
+    return _scatter_into(op, data, tuple(idx), a["updates"], a.get("mode"))
 
 
 @_kernel("scaled_dot_product_attention")

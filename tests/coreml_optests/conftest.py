@@ -64,7 +64,7 @@ SAMPLE_PER_FUNCTION = int(os.environ.get("MIL_OPTESTS_SAMPLE", "3"))
 UNSUPPORTED = "unsupported by the interpreter: "
 
 _predicts: Counter = Counter()  # nodeid -> number of interpreter predictions
-_current: list[str] = [""]
+_current: list = ["", None]  # the running test's node id, and the interpreter's fp16 policy for it
 
 
 def _input_array(value, shape, dtype):
@@ -82,7 +82,7 @@ def interpreter_predict(self, data, state=None):
     if self.package_path is None:
         pytest.skip(UNSUPPORTED + "neuralnetwork models (only ML Programs are interpreted)")
     try:
-        prog = MilProgram(self.package_path, fp16=None)
+        prog = MilProgram(self.package_path, fp16=_current[1])
     except InterpreterUnsupported as e:
         pytest.skip(UNSUPPORTED + e.feature)
     feeds = {}
@@ -127,7 +127,12 @@ def _interpreter_backend(monkeypatch, request):
     # ct.convert ends with gc.collect(): 1.3 s per conversion in a process that has torch,
     # TensorFlow and ExecuTorch loaded, most of a test's time. The tests do not need it.
     monkeypatch.setattr(_converters_entry, "gc", _NoGc)
-    _current[0] = request.node.nodeid
+    # Precision: the fp32 backend runs with fp16=False (every op in float32, as Core ML's CPU
+    # does even for the fp16 tensors some of these tests declare), the fp16 backend with the
+    # interpreter's fp16 emulation (fp16=True: every value rounded to float16 between ops).
+    b = _backend_of(request.node)
+    precision = b.precision if isinstance(b, testing_reqs.BackendConfig) else (b[1] if isinstance(b, tuple) else None)
+    _current[:] = [request.node.nodeid, {"fp32": False, "fp16": True}.get(precision)]
     yield
 
 
@@ -220,8 +225,10 @@ def pytest_runtest_logreport(report):
         _results[f]["passed" if _predicts.get(report.nodeid) else "no-pred"] += 1
     elif report.failed:
         _results[f]["failed"] += 1
-        msg = str(report.longrepr).strip().splitlines()[-1] if report.longrepr else ""
-        _failures[f].append(f"{report.nodeid.split('::', 1)[-1]}: {msg[:200]}")
+        crash = getattr(report.longrepr, "reprcrash", None)
+        msg = crash.message if crash is not None else str(report.longrepr).strip().splitlines()[-1]
+        msg = " ".join(msg.split())
+        _failures[f].append(f"{report.nodeid.split('::', 1)[-1]}: {msg[:400]}")
     elif report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         reason = _classify_skip(reason)
