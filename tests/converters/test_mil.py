@@ -291,13 +291,16 @@ def test_bad_inputs_are_data_errors(kitchen):
 def test_unimplemented_op_is_named(kitchen, tmp_path, monkeypatch):
     from converters.mil import MilProgram
 
-    class TopK(nn.Module):
-        def forward(self, x):
-            return torch.topk(x, 3, dim=-1).values
+    from converters.mil import InterpreterUnsupported
 
-    path = _to_mlpackage(TopK(), torch.randn(1, 4, 8), tmp_path / "topk.mlpackage")
-    with pytest.raises(ConversionError, match="does not implement op type.*topk"):
+    class Upsample(nn.Module):
+        def forward(self, x):
+            return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+    path = _to_mlpackage(Upsample(), torch.randn(1, 4, 8, 8), tmp_path / "upsample.mlpackage")
+    with pytest.raises(InterpreterUnsupported, match="does not implement op type.*upsample_bilinear") as e:
         MilProgram(path)
+    assert e.value.feature == "op upsample_bilinear"
     monkeypatch.delitem(KERNELS, "softmax")  # a kernel the tower programs need, removed
     with pytest.raises(ConversionError, match=r"does not implement op type\(s\) softmax"):
         MilProgram(kitchen["fp32"])
