@@ -855,8 +855,11 @@ def _scatter_into(op, data, index, updates, mode):
     return out
 
 
-def _wrap(idx, n):
+def _wrap(idx, n, op=None):
     idx = np.asarray(idx).astype(np.int64)
+    if idx.size and ((idx >= n).any() or (idx < -n).any()):
+        raise DataError(f"op {getattr(op, 'name', '?')!r} ({getattr(op, 'op_type', '?')}): index out of range "
+                        f"[{-n}, {n}) (min {idx.min()}, max {idx.max()})")
     return np.where(idx < 0, idx + n, idx)
 
 
@@ -864,7 +867,7 @@ def _wrap(idx, n):
 def _scatter(a, op):
     data = np.asarray(a["data"])
     axis = _int(a.get("axis"), 0) % data.ndim
-    idx = _wrap(a["indices"], data.shape[axis])
+    idx = _wrap(a["indices"], data.shape[axis], op)
     return _scatter_into(op, data, (slice(None),) * axis + (idx,), a["updates"], a.get("mode"))
 
 
@@ -873,7 +876,7 @@ def _scatter_along_axis(a, op):
     data, updates = np.asarray(a["data"]), np.asarray(a["updates"])
     axis = _int(a.get("axis"), 0) % data.ndim
     grid = list(np.indices(updates.shape, sparse=True))
-    grid[axis] = _wrap(a["indices"], data.shape[axis])
+    grid[axis] = _wrap(a["indices"], data.shape[axis], op)
     return _scatter_into(op, data, tuple(grid), updates, a.get("mode"))
 
 
@@ -882,7 +885,7 @@ def _scatter_nd(a, op):
     data = np.asarray(a["data"])
     idx = np.asarray(a["indices"]).astype(np.int64)
     k = idx.shape[-1]
-    idx = np.stack([_wrap(idx[..., i], data.shape[i]) for i in range(k)])
+    idx = np.stack([_wrap(idx[..., i], data.shape[i], op) for i in range(k)])
     return _scatter_into(op, data, tuple(idx), a["updates"], a.get("mode"))
 
 
@@ -1031,6 +1034,9 @@ def load_program(path: str | Path):
         prog = load(spec, spec.specificationVersion, file_weights_dir=m.weights_dir)
     except ConversionError:
         raise
+    except NotImplementedError as e:  # coremltools' own loader, e.g. variadic (flexible-rank) shapes
+        raise InterpreterUnsupported(f"cannot load {path}: coremltools' MIL loader does not implement "
+                                     f"this program ({e})", f"loading: {e}") from e
     except Exception as e:
         raise ConversionError(f"cannot load {path} as a Core ML ML Program ({type(e).__name__}: {e}); "
                               f"is it an .mlpackage written by coremltools and intact?") from e
