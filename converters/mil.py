@@ -15,8 +15,9 @@ function's ops in program order and computes each with numpy.
   weights once, at load time, with numpy.
 - Every other op type has a numpy kernel that honours the op's attributes (matmul transposes,
   slice masks and strides, conv padding / strides / dilations / groups, gelu mode, ...). An op type
-  without a kernel, or a nested block (control flow), is refused at load time with a
-  ConversionError that names it; nothing is guessed.
+  without a kernel, or a nested block (control flow), is refused at load time with an
+  InterpreterUnsupported error (a ConversionError) that names it; so is an attribute value
+  without a kernel (at run time); nothing is guessed.
 - Precision: `fp16=None` stores every op output in the dtype the program declares (an fp16 program
   is rounded to float16 after every op, an fp32 program stays float32); `fp16=True` rounds every
   float input, constant and op output to float16 whatever the program says (emulates fp16
@@ -42,6 +43,25 @@ from typing import Any, Callable
 import numpy as np
 
 from mobile_sdk.errors import ConversionError, DataError
+
+class InterpreterUnsupported(ConversionError):
+    """The program uses something the interpreter does not implement (an op type, an op
+    attribute value, or a program feature such as flexible input shapes). `feature` names it in
+    a few words (e.g. "op prelu", "conv 3-D"); the message says where."""
+
+    def __init__(self, message: str, feature: str):
+        self.feature = feature
+        super().__init__(message)
+
+    def __reduce__(self):
+        return type(self), (str(self), self.feature)
+
+
+def _unsupported(op, what: str, feature: str, op_type: str | None = None) -> InterpreterUnsupported:
+    """The error for an op attribute value without a kernel: `what` in the message, `feature`."""
+    name = f"op {op.name!r} ({op_type or op.op_type}): " if op is not None else ""
+    return InterpreterUnsupported(f"{name}{what} is not implemented by the interpreter", feature)
+
 
 # MIL dtype strings (cast's `dtype` attribute, builtin_to_string) -> numpy.
 _NP_DTYPES = {
@@ -97,7 +117,7 @@ def _spatial_pads(pad_type: str, pad, in_sizes, kernel, strides, dilations) -> l
             small, big = total // 2, total - total // 2
             out.append((small, big) if pad_type == "same" else (big, small))
         return out
-    raise ConversionError(f"MIL pad_type {pad_type!r} is not implemented by the interpreter")
+    raise _unsupported(None, f"MIL pad_type {pad_type!r}", f"pad_type {pad_type}")
 
 
 def _windows(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
@@ -189,6 +209,13 @@ def _leaky_relu(a, op):
     return np.where(x >= 0, x, alpha * x)
 
 
+@_kernel("prelu")
+def _prelu(a, op):  # alpha has one value per channel (axis 1)
+    x = _f32(a["x"])
+    alpha = _f32(a["alpha"]).reshape((1, -1) + (1,) * (x.ndim - 2))
+    return np.where(x >= 0, x, alpha * x)
+
+
 @_kernel("elu")
 def _elu(a, op):
     x, alpha = _f32(a["x"]), np.float32(1.0 if a.get("alpha") is None else a["alpha"])
@@ -211,7 +238,7 @@ def _gelu(a, op):
         return 0.5 * x * (1 + np.tanh(np.float32(math.sqrt(2 / math.pi)) * (x + np.float32(0.044715) * x ** 3)))
     if mode == "SIGMOID_APPROXIMATION":
         return x / (1 + np.exp(-np.float32(1.702) * x))
-    raise ConversionError(f"op {op.name!r} (gelu): mode {mode!r} is not implemented by the interpreter")
+    raise _unsupported(op, f"mode {mode!r}", f"gelu mode {mode}", "gelu")
 
 
 @_kernel("softmax")
@@ -254,7 +281,7 @@ def _conv(a, op):
         x, w = x[:, :, None], w[:, :, None]
         strides, dil, pads = [1] + strides, [1] + dil, [(0, 0)] + pads
     elif nsp != 2:
-        raise ConversionError(f"op {op.name!r} (conv): {nsp}-D convolution is not implemented by the interpreter")
+        raise _unsupported(op, f"{nsp}-D convolution", f"conv {nsp}-D", "conv")
     x = np.pad(x, [(0, 0), (0, 0)] + pads)
     n, cin = x.shape[:2]
     cout, cin_g, kh, kw = w.shape
@@ -274,33 +301,90 @@ def _conv(a, op):
     return y[:, :, 0] if nsp == 1 else y
 
 
+def _spatial_windows(x: np.ndarray, kernel, strides) -> np.ndarray:
+    """(N, C, *D) -> read-only view (N, C, *D_out, *kernel) of the strided windows, any rank."""
+    nsp = len(kernel)
+    v = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=tuple(range(2, 2 + nsp)))
+    return v[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)]
+
+
 def _pool(a, op, reduce: str):
     x = _f32(a["x"])
     nsp = x.ndim - 2
     kernel = [int(k) for k in a["kernel_sizes"]]
     strides = [int(s) for s in (a.get("strides") if a.get("strides") is not None else [1] * nsp)]
-    if _flag(a.get("ceil_mode")):
-        raise ConversionError(f"op {op.name!r} ({op.op_type}): ceil_mode=True is not implemented by the interpreter")
     pads = _spatial_pads(a.get("pad_type") or "valid", a.get("pad"), x.shape[2:], kernel, strides, [1] * nsp)
-    if nsp == 1:
-        x, kernel, strides, pads = x[:, :, None], [1] + kernel, [1] + strides, [(0, 0)] + pads
-    elif nsp != 2:
-        raise ConversionError(f"op {op.name!r} ({op.op_type}): {nsp}-D pooling is not implemented by the interpreter")
+    extra = [0] * nsp  # ceil_mode: cells after the right padding that only complete the last window
+    if _flag(a.get("ceil_mode")):
+        for i, (size, k, st, (lo, hi)) in enumerate(zip(x.shape[2:], kernel, strides, pads)):
+            out = -(-(size + lo + hi - k) // st) + 1
+            if lo + hi > 0 and (out - 1) * st >= size + lo:  # the last window would start in the padding
+                out -= 1
+            extra[i] = max(0, (out - 1) * st + k - (size + lo + hi))
     fill = -np.inf if reduce == "max" else 0.0
-    xp = np.pad(x, [(0, 0), (0, 0)] + pads, constant_values=fill)
-    win = _windows(xp, kernel, strides, (1, 1))
+    widths = [(0, 0), (0, 0)] + [(lo, hi + e) for (lo, hi), e in zip(pads, extra)]
+    win = _spatial_windows(np.pad(x, widths, constant_values=fill), kernel, strides)
+    red = tuple(range(-nsp, 0))
     if reduce == "max":
-        y = win.max(axis=(-2, -1))
-    elif _flag(a.get("exclude_padding_from_average")):
-        ones = np.pad(np.ones((1, 1) + x.shape[2:], np.float32), [(0, 0), (0, 0)] + pads)
-        y = win.sum(axis=(-2, -1)) / _windows(ones, kernel, strides, (1, 1)).sum(axis=(-2, -1))
+        return win.max(axis=red)
+    if reduce == "l2":
+        return np.sqrt(np.square(win).sum(axis=red))
+    # avg: divide by the window's cells inside the input (exclude_padding_from_average) or inside
+    # input + padding; the ceil_mode cells never count.
+    inside = np.zeros((1, 1) + tuple(sz + lo + hi + e for sz, (lo, hi), e in zip(x.shape[2:], pads, extra)), np.float32)
+    if _flag(a.get("exclude_padding_from_average")):
+        inside[(0, 0) + tuple(slice(lo, lo + sz) for sz, (lo, _) in zip(x.shape[2:], pads))] = 1
     else:
-        y = win.mean(axis=(-2, -1))
-    return y[:, :, 0] if nsp == 1 else y
+        inside[(0, 0) + tuple(slice(0, sz + lo + hi) for sz, (lo, hi) in zip(x.shape[2:], pads))] = 1
+    return win.sum(axis=red) / _spatial_windows(inside, kernel, strides).sum(axis=red)
 
 
 KERNELS["max_pool"] = lambda a, op: _pool(a, op, "max")
 KERNELS["avg_pool"] = lambda a, op: _pool(a, op, "avg")
+KERNELS["l2_pool"] = lambda a, op: _pool(a, op, "l2")
+
+
+@_kernel("conv_transpose")
+def _conv_transpose(a, op):
+    """The gradient of conv: every input cell adds weight x value into a (stride-spread) output
+    window; the full output is then cropped by the padding / pad_type / output_shape."""
+    x, w = _f32(a["x"]), _f32(a["weight"])  # w: (C_in, C_out / groups, *K)
+    nsp = x.ndim - 2
+    din, kern = x.shape[2:], w.shape[2:]
+    strides = [int(v) for v in (a.get("strides") if a.get("strides") is not None else [1] * nsp)]
+    dil = [int(v) for v in (a.get("dilations") if a.get("dilations") is not None else [1] * nsp)]
+    groups = _int(a.get("groups"), 1)
+    n, cin = x.shape[:2]
+    cin_g, cout_g = cin // groups, w.shape[1]
+    full = [(d - 1) * st + (k - 1) * dl + 1 for d, st, k, dl in zip(din, strides, kern, dil)]
+    y = np.zeros((n, groups, cout_g, *full), np.float32)
+    xg = x.reshape(n, groups, cin_g, *din)
+    wg = w.reshape(groups, cin_g, cout_g, *kern)
+    for pos in np.ndindex(*kern):
+        contrib = np.einsum("ngc...,gco->ngo...", xg, wg[(slice(None), slice(None), slice(None)) + pos])
+        y[(slice(None),) * 3 + tuple(slice(p * dl, p * dl + (d - 1) * st + 1, st)
+                                     for p, dl, d, st in zip(pos, dil, din, strides))] += contrib
+    y = y.reshape(n, groups * cout_g, *full)
+    pad_type = a.get("pad_type") or "valid"
+    pad = [0] * (2 * nsp) if a.get("pad") is None else [int(v) for v in np.asarray(a["pad"]).ravel()]
+    target = None if a.get("output_shape") is None else [int(v) for v in np.asarray(a["output_shape"]).ravel()][2:]
+    index, widths = [slice(None), slice(None)], [(0, 0), (0, 0)]
+    for i in range(nsp):
+        if pad_type == "same":
+            size = target[i] if target else din[i] * strides[i]
+            lo = max(full[i] - size, 0) // 2
+        elif pad_type == "custom":
+            lo, size = pad[2 * i], target[i] if target else full[i] - pad[2 * i] - pad[2 * i + 1]
+        elif pad_type == "valid":
+            lo, size = 0, target[i] if target else full[i]
+        else:
+            raise _unsupported(op, f"pad_type {pad_type!r}", f"conv_transpose pad_type {pad_type}")
+        index.append(slice(lo, lo + size))
+        widths.append((0, max(0, lo + size - full[i])))  # output_shape past the full output: zeros
+    y = np.pad(y, widths)[tuple(index)]
+    if a.get("bias") is not None:
+        y = y + _f32(a["bias"]).reshape((1, -1) + (1,) * nsp)
+    return y
 
 
 @_kernel("layer_norm")
@@ -311,11 +395,13 @@ def _layer_norm(a, op):
     mean = x.mean(axis=axes, keepdims=True)
     var = np.square(x - mean).mean(axis=axes, keepdims=True)
     y = (x - mean) / np.sqrt(var + eps)
-    # gamma / beta have the shape of the normalized (trailing) axes and broadcast from the right.
+    # gamma / beta have the shape x.shape[axes] (the normalized axes, in order, whichever they
+    # are): put them back on those axes, with 1 on the others, before they broadcast.
+    shape = [x.shape[i] if i in axes else 1 for i in range(x.ndim)]
     if a.get("gamma") is not None:
-        y = y * _f32(a["gamma"])
+        y = y * _f32(a["gamma"]).reshape(shape)
     if a.get("beta") is not None:
-        y = y + _f32(a["beta"])
+        y = y + _f32(a["beta"]).reshape(shape)
     return y
 
 
@@ -447,10 +533,8 @@ def _expand_dims(a, op):
     return np.expand_dims(x, tuple(sorted(int(ax) % out_rank for ax in np.atleast_1d(a["axes"]))))
 
 
-@_kernel("slice_by_index")
-def _slice_by_index(a, op):
-    x = a["x"]
-    r = x.ndim
+def _slice_index(a, r: int) -> tuple:
+    """The numpy index of slice_by_index / slice_update's begin / end / stride / masks."""
     begin, end = np.asarray(a["begin"]).ravel(), np.asarray(a["end"]).ravel()
     stride = np.ones(r, int) if a.get("stride") is None else np.asarray(a["stride"]).ravel()
     bmask = np.zeros(r, bool) if a.get("begin_mask") is None else np.asarray(a["begin_mask"]).ravel()
@@ -462,7 +546,21 @@ def _slice_by_index(a, op):
             index.append(int(begin[i]))
         else:
             index.append(slice(None if bmask[i] else int(begin[i]), None if emask[i] else int(end[i]), int(stride[i])))
-    return np.asarray(x[tuple(index)])
+    return tuple(index)
+
+
+@_kernel("slice_by_index")
+def _slice_by_index(a, op):
+    x = a["x"]
+    return np.asarray(x[_slice_index(a, x.ndim)])
+
+
+@_kernel("slice_update")
+def _slice_update(a, op):
+    y = np.array(a["x"], copy=True)
+    index = _slice_index(a, y.ndim)
+    y[index] = np.reshape(a["update"], np.shape(y[index]))
+    return y
 
 
 @_kernel("slice_by_size")
@@ -490,7 +588,7 @@ def _pad(a, op):
         return np.pad(x, widths, mode="reflect")
     if mode == "replicate":
         return np.pad(x, widths, mode="edge")
-    raise ConversionError(f"op {op.name!r} (pad): mode {mode!r} is not implemented by the interpreter")
+    raise _unsupported(op, f"mode {mode!r}", f"pad mode {mode}", "pad")
 
 
 def _gather_batched(x, idx, axis, batch_dims):
@@ -538,7 +636,7 @@ def _select(a, op):
 def _cast(a, op):
     dtype = a["dtype"]
     if dtype not in _NP_DTYPES:
-        raise ConversionError(f"op {op.name!r} (cast): dtype {dtype!r} is not implemented by the interpreter")
+        raise _unsupported(op, f"dtype {dtype!r}", f"cast to {dtype}", "cast")
     x = np.asarray(a["x"])
     if np.dtype(_NP_DTYPES[dtype]).kind in "iu" and x.dtype.kind == "f":
         x = np.trunc(x)
@@ -569,6 +667,226 @@ def _cumsum(a, op):
     if _flag(a.get("exclusive")):
         y = y - x
     return np.flip(y, axis) if _flag(a.get("reverse")) else y
+
+
+# -- ops found refused by coremltools' op tests: activations, tensor re-arrangements, scatters
+
+@_kernel("clamped_relu")
+def _clamped_relu(a, op):  # x >= 0: min(beta, x); else min(beta, alpha * x)
+    x = _f32(a["x"])
+    return np.minimum(np.float32(a["beta"]), np.where(x >= 0, x, np.float32(a["alpha"]) * x))
+
+
+@_kernel("scaled_tanh")
+def _scaled_tanh(a, op):
+    return np.float32(a["alpha"]) * np.tanh(np.float32(a["beta"]) * _f32(a["x"]))
+
+
+@_kernel("softplus_parametric")
+def _softplus_parametric(a, op):  # alpha_c * log(1 + exp(beta_c * x)), per channel (axis 1)
+    x = _f32(a["x"])
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return _f32(a["alpha"]).reshape(shape) * np.logaddexp(0, _f32(a["beta"]).reshape(shape) * x)
+
+
+@_kernel("thresholded_relu")
+def _thresholded_relu(a, op):
+    x = _f32(a["x"])
+    return np.where(x >= np.float32(1.0 if a.get("alpha") is None else a["alpha"]), x, 0).astype(np.float32)
+
+
+@_kernel("linear_activation")
+def _linear_activation(a, op):
+    return np.float32(a["alpha"]) * _f32(a["x"]) + np.float32(0.0 if a.get("beta") is None else a["beta"])
+
+
+@_kernel("local_response_norm")
+def _local_response_norm(a, op):  # over channels (axis 1): x / (k + alpha / size * sum x^2)^beta
+    x, size = _f32(a["x"]), _int(a["size"])
+    alpha = np.float32(1e-4 if a.get("alpha") is None else a["alpha"])
+    beta = np.float32(0.75 if a.get("beta") is None else a["beta"])
+    kk = np.float32(1.0 if a.get("k") is None else a["k"])
+    sq = np.pad(np.square(x), [(0, 0), (size // 2, (size - 1) // 2)] + [(0, 0)] * (x.ndim - 2))
+    c = x.shape[1]
+    acc = sum(sq[:, i:i + c] for i in range(size))
+    return x / np.power(kk + alpha / np.float32(size) * acc, beta)
+
+
+@_kernel("reshape_like")
+def _reshape_like(a, op):
+    shape = []
+    for ref, b, e, m in zip(a["ref_tensors"], a["begins"], a["ends"], a["end_masks"]):
+        dims = np.shape(ref)
+        shape += list(dims[int(b):] if _flag(m) else dims[int(b):int(e)])
+    return np.reshape(a["x"], shape)
+
+
+@_kernel("flatten2d")
+def _flatten2d(a, op):
+    x = a["x"]
+    axis = _int(a.get("axis"), 1)
+    axis = axis + x.ndim if axis < 0 else axis  # in [0, rank]: (3,) with axis -1 -> (1, 3), 1 -> (3, 1)
+    return np.reshape(x, (int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:]))))
+
+
+@_kernel("reverse")
+def _reverse(a, op):
+    x = a["x"]
+    axes = _axes(a.get("axes"), x.ndim)
+    return np.flip(x, axis=axes)
+
+
+@_kernel("reverse_sequence")
+def _reverse_sequence(a, op):
+    x = np.array(a["x"], copy=True)
+    seq, batch = _int(a.get("seq_axis"), 0) % x.ndim, _int(a.get("batch_axis"), 0) % x.ndim
+    src = np.asarray(a["x"])
+    for b, n in enumerate(np.asarray(a["lengths"]).ravel()):
+        n = int(n)
+        idx = [slice(None)] * x.ndim
+        idx[batch], idx[seq] = b, slice(0, n)
+        sub = src[tuple(idx)]
+        x[tuple(idx)] = np.flip(sub, axis=seq - (1 if batch < seq else 0))
+    return x
+
+
+def _sorted_indices(x, axis, ascending):
+    # stable: equal values keep their order (the lower index first), both directions
+    return np.argsort(x if ascending else -x, axis=axis, kind="stable")
+
+
+@_kernel("topk")
+def _topk(a, op):
+    x = a["x"]
+    axis, kk = _int(a.get("axis"), -1) % x.ndim, _int(a.get("k"), 1)
+    idx = _sorted_indices(_f32(x), axis, _flag(a.get("ascending")))
+    idx = np.take(idx, np.arange(min(kk, x.shape[axis])), axis=axis)
+    values = np.take_along_axis(x, idx, axis=axis)
+    return values if not _flag(a.get("return_indices"), True) else (values, idx.astype(np.int32))
+
+
+@_kernel("argsort")
+def _argsort(a, op):
+    x = a["x"]
+    return _sorted_indices(_f32(x), _int(a.get("axis"), -1) % x.ndim, _flag(a.get("ascending"))).astype(np.int32)
+
+
+@_kernel("band_part")
+def _band_part(a, op):
+    x = a["x"]
+    lower, upper = _int(a.get("lower"), -1), _int(a.get("upper"), -1)
+    m, n = x.shape[-2:]
+    d = np.arange(m)[:, None] - np.arange(n)[None, :]  # i - j
+    keep = ((lower < 0) | (d <= lower)) & ((upper < 0) | (-d <= upper))
+    return np.where(keep, x, np.zeros((), x.dtype))
+
+
+@_kernel("one_hot")
+def _one_hot(a, op):
+    idx = np.asarray(a["indices"]).astype(np.int64)
+    depth = _int(a["one_hot_vector_size"])
+    on = 1 if a.get("on_value") is None else a["on_value"]
+    off = 0 if a.get("off_value") is None else a["off_value"]
+    axis = _int(a.get("axis"), -1) % (idx.ndim + 1)
+    hot = np.expand_dims(idx, axis) == np.arange(depth).reshape([-1 if i == axis else 1 for i in range(idx.ndim + 1)])
+    return np.where(hot, on, off)
+
+
+@_kernel("fill_like")
+def _fill_like(a, op):
+    return np.full(np.shape(a["ref_tensor"]), 0.0 if a.get("value") is None else a["value"])
+
+
+@_kernel("non_zero")
+def _non_zero(a, op):
+    return np.argwhere(np.asarray(a["x"]) != 0).astype(np.int32)
+
+
+@_kernel("pixel_shuffle")
+def _pixel_shuffle(a, op):  # (N, C r^2, H, W) -> (N, C, H r, W r), as torch.nn.PixelShuffle
+    x, r = a["x"], _int(a["upscale_factor"])
+    n, c, h, w = x.shape
+    return x.reshape(n, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(n, c // (r * r), h * r, w * r)
+
+
+@_kernel("pixel_unshuffle")
+def _pixel_unshuffle(a, op):
+    x, r = a["x"], _int(a["downscale_factor"])
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // r, r, w // r, r).transpose(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, h // r, w // r)
+
+
+@_kernel("depth_to_space")
+def _depth_to_space(a, op):  # TF / ONNX DCR order
+    x, b = a["x"], _int(a["block_size"])
+    n, c, h, w = x.shape
+    return x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2).reshape(n, c // (b * b), h * b, w * b)
+
+
+@_kernel("space_to_depth")
+def _space_to_depth(a, op):
+    x, b = a["x"], _int(a["block_size"])
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4).reshape(n, c * b * b, h // b, w // b)
+
+
+@_kernel("sliding_windows")
+def _sliding_windows(a, op):  # windows of `size` along axis, every `stride`: axis -> (n_windows, size)
+    x = a["x"]
+    axis, size, stride = _int(a["axis"]) % x.ndim, _int(a["size"]), _int(a.get("stride"), 1)
+    v = np.lib.stride_tricks.sliding_window_view(x, size, axis=axis)  # (..., n, ..., size)
+    v = np.take(v, np.arange(0, v.shape[axis], stride), axis=axis)
+    return np.ascontiguousarray(np.moveaxis(v, -1, axis + 1))
+
+
+_SCATTER = {"update": None, "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+            "max": np.maximum, "min": np.minimum}
+
+
+def _scatter_into(op, data, index, updates, mode):
+    out = np.array(data, copy=True)
+    fn = _SCATTER.get(mode or "update", False)
+    if fn is False:
+        raise _unsupported(op, f"mode {mode!r}", f"{op.op_type} mode {mode}")
+    if fn is None:
+        out[index] = updates  # repeated indices: the last update wins
+    else:
+        fn.at(out, index, np.asarray(updates).astype(out.dtype))
+    return out
+
+
+def _wrap(idx, n, op=None):
+    idx = np.asarray(idx).astype(np.int64)
+    if idx.size and ((idx >= n).any() or (idx < -n).any()):
+        raise DataError(f"op {getattr(op, 'name', '?')!r} ({getattr(op, 'op_type', '?')}): index out of range "
+                        f"[{-n}, {n}) (min {idx.min()}, max {idx.max()})")
+    return np.where(idx < 0, idx + n, idx)
+
+
+@_kernel("scatter")
+def _scatter(a, op):
+    data = np.asarray(a["data"])
+    axis = _int(a.get("axis"), 0) % data.ndim
+    idx = _wrap(a["indices"], data.shape[axis], op)
+    return _scatter_into(op, data, (slice(None),) * axis + (idx,), a["updates"], a.get("mode"))
+
+
+@_kernel("scatter_along_axis")
+def _scatter_along_axis(a, op):
+    data, updates = np.asarray(a["data"]), np.asarray(a["updates"])
+    axis = _int(a.get("axis"), 0) % data.ndim
+    grid = list(np.indices(updates.shape, sparse=True))
+    grid[axis] = _wrap(a["indices"], data.shape[axis], op)
+    return _scatter_into(op, data, tuple(grid), updates, a.get("mode"))
+
+
+@_kernel("scatter_nd")
+def _scatter_nd(a, op):
+    data = np.asarray(a["data"])
+    idx = np.asarray(a["indices"]).astype(np.int64)
+    k = idx.shape[-1]
+    idx = np.stack([_wrap(idx[..., i], data.shape[i], op) for i in range(k)])
+    return _scatter_into(op, data, tuple(idx), a["updates"], a.get("mode"))
 
 
 @_kernel("scaled_dot_product_attention")
@@ -716,6 +1034,9 @@ def load_program(path: str | Path):
         prog = load(spec, spec.specificationVersion, file_weights_dir=m.weights_dir)
     except ConversionError:
         raise
+    except NotImplementedError as e:  # coremltools' own loader, e.g. variadic (flexible-rank) shapes
+        raise InterpreterUnsupported(f"cannot load {path}: coremltools' MIL loader does not implement "
+                                     f"this program ({e})", f"loading: {e}") from e
     except Exception as e:
         raise ConversionError(f"cannot load {path} as a Core ML ML Program ({type(e).__name__}: {e}); "
                               f"is it an .mlpackage written by coremltools and intact?") from e
@@ -735,6 +1056,11 @@ class MilProgram:
         fn = prog.functions["main"]
         self.inputs: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
         for name, var in fn.inputs.items():
+            if any(not isinstance(s, (int, np.integer)) for s in var.shape):
+                raise InterpreterUnsupported(
+                    f"{self.path}: input {name!r} has a flexible shape {tuple(str(s) for s in var.shape)} "
+                    f"(ct.RangeDim / EnumeratedShapes); the interpreter runs fixed input shapes only: "
+                    f"convert with fixed shapes to check the program", "flexible input shapes")
             shape = tuple(int(s) for s in var.shape)
             self.inputs[name] = (shape, _np_dtype(var))
         self.outputs = [v.name for v in fn.outputs]
@@ -743,8 +1069,10 @@ class MilProgram:
         missing = sorted({t for t in self.op_types if t != "const" and not t.startswith("constexpr_")
                           and t not in KERNELS} | set(nested))
         if missing:
-            raise ConversionError(f"{self.path}: the MIL interpreter does not implement op type(s) "
-                                  f"{', '.join(missing)} (counts: {', '.join(f'{t} x{self.op_types[t]}' for t in missing)})")
+            raise InterpreterUnsupported(
+                f"{self.path}: the MIL interpreter does not implement op type(s) {', '.join(missing)} "
+                f"(counts: {', '.join(f'{t} x{self.op_types[t]}' for t in missing)})",
+                "op " + ", ".join(missing))
         self.consts: dict[str, np.ndarray] = {}
         self._known = set(self.inputs)
         self.palettized: dict[str, int] = {}  # weight (constexpr_lut_to_dense output) -> nbits
@@ -779,18 +1107,20 @@ class MilProgram:
 
     # -- helpers ------------------------------------------------------------------------------
     def _store(self, val, dtype: np.dtype | None):
-        """A value as it is kept between ops under the precision policy. Floats are kept as
-        float32 arrays; "fp16" values are rounded to the float16 grid first (same numbers as a
-        float16 array, without converting weights again at every use)."""
+        """A value as it is kept between ops: in the dtype the program declares for it (an int32
+        op output is int32 whatever dtype the kernel computed in), floats under the precision
+        policy: kept as float32 arrays, "fp16" values rounded to the float16 grid first (same
+        numbers as a float16 array, without converting weights again at every use)."""
         if isinstance(val, str) or val is None:
             return val
         arr = np.asarray(val)
+        if dtype is not None and dtype.kind in "iub":  # the declared integer / bool dtype, always
+            # (float -> int truncates toward zero, as cast does: int32 real_div is 7 / 2 = 3)
+            return arr if arr.dtype == dtype else arr.astype(dtype)
         if arr.dtype.kind == "f" or (dtype is not None and dtype.kind == "f"):
             half = self.fp16 is True or (self.fp16 is None and (arr.dtype == np.float16 if dtype is None
                                                                 else dtype == np.float16))
             return arr.astype(np.float16).astype(np.float32) if half else arr.astype(np.float32)
-        if dtype is not None and arr.dtype != dtype and arr.dtype.kind in "iub":
-            return arr.astype(dtype)
         return arr
 
     @staticmethod

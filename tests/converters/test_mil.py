@@ -291,13 +291,16 @@ def test_bad_inputs_are_data_errors(kitchen):
 def test_unimplemented_op_is_named(kitchen, tmp_path, monkeypatch):
     from converters.mil import MilProgram
 
-    class TopK(nn.Module):
-        def forward(self, x):
-            return torch.topk(x, 3, dim=-1).values
+    from converters.mil import InterpreterUnsupported
 
-    path = _to_mlpackage(TopK(), torch.randn(1, 4, 8), tmp_path / "topk.mlpackage")
-    with pytest.raises(ConversionError, match="does not implement op type.*topk"):
+    class Upsample(nn.Module):
+        def forward(self, x):
+            return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+    path = _to_mlpackage(Upsample(), torch.randn(1, 4, 8, 8), tmp_path / "upsample.mlpackage")
+    with pytest.raises(InterpreterUnsupported, match="does not implement op type.*upsample_bilinear") as e:
         MilProgram(path)
+    assert e.value.feature == "op upsample_bilinear"
     monkeypatch.delitem(KERNELS, "softmax")  # a kernel the tower programs need, removed
     with pytest.raises(ConversionError, match=r"does not implement op type\(s\) softmax"):
         MilProgram(kitchen["fp32"])
@@ -375,3 +378,110 @@ def test_nan_constant_is_localized(tmp_path):
     assert not np.isfinite(prog(x.numpy())).all()
     bad = prog.first_nonfinite(x.numpy())
     assert bad is not None and bad.op_type in ("add", "softmax"), bad
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernels fixed or added after coremltools' own op tests ran against the interpreter
+# (tests/coreml_optests); each checked here against PyTorch / numpy as well
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape, axes", [((3, 3), [0]), ((2, 5, 4, 3), [1]), ((2, 5, 4, 3), [1, 3]),
+                                         ((4, 6), [-1])])
+def test_layer_norm_gamma_beta_on_any_axes(shape, axes):
+    """gamma / beta have the shape x.shape[axes]: on non-trailing axes they must not broadcast
+    from the right (which crashed for some shapes and silently mis-scaled (3, 3) over axis 0)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    pos = sorted(a % len(shape) for a in axes)
+    g = rng.standard_normal([shape[a] for a in pos]).astype(np.float32)
+    b = rng.standard_normal([shape[a] for a in pos]).astype(np.float32)
+    bshape = [shape[i] if i in pos else 1 for i in range(len(shape))]
+    mean = x.mean(axis=tuple(pos), keepdims=True)
+    ref = (x - mean) / np.sqrt(x.var(axis=tuple(pos), keepdims=True) + 1e-5) * g.reshape(bshape) + b.reshape(bshape)
+    got = k("layer_norm", x=x, axes=np.array(axes), gamma=g, beta=b, epsilon=np.float32(1e-5))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    if pos == [1] and len(shape) == 4:  # a channel LayerNorm over NCHW: torch's over NHWC, permuted back
+        ref_t = F.layer_norm(torch.from_numpy(x).permute(0, 2, 3, 1), (shape[1],), torch.from_numpy(g),
+                             torch.from_numpy(b)).permute(0, 3, 1, 2).numpy()
+        np.testing.assert_allclose(got, ref_t, rtol=1e-4, atol=1e-5)
+
+
+def test_prelu_against_torch():
+    torch.manual_seed(0)
+    for shape in [(2, 3, 5), (1, 4, 3, 3)]:
+        x, alpha = torch.randn(shape), torch.rand(shape[1])
+        np.testing.assert_allclose(k("prelu", x=x.numpy(), alpha=alpha.numpy()), F.prelu(x, alpha).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("stride, pad, dil, groups, out_pad", [
+    (1, 0, 1, 1, 0), (2, 1, 1, 1, 1), (2, 0, 2, 2, 0), (3, 2, 1, 4, 2), (2, 1, 1, 8, 0),
+])
+def test_conv_transpose_against_torch(stride, pad, dil, groups, out_pad):
+    torch.manual_seed(0)
+    x, w, b = torch.randn(2, 8, 5, 6), torch.randn(8, 3, 3, 2), torch.randn(3 * groups)  # w: (C_in, C_out / groups, kh, kw)
+    ref = F.conv_transpose2d(x, w, b, stride=stride, padding=pad, output_padding=out_pad, dilation=dil, groups=groups)
+    got = k("conv_transpose", x=x.numpy(), weight=w.numpy(), bias=b.numpy(), pad_type="custom",
+            pad=np.array([pad] * 4), strides=np.array([stride] * 2), dilations=np.array([dil] * 2),
+            groups=np.int32(groups), output_shape=np.array(ref.shape) if out_pad else None)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref.numpy(), rtol=1e-4, atol=1e-4)
+    x1, w1 = torch.randn(1, 4, 7), torch.randn(4, 3, 3)
+    got = k("conv_transpose", x=x1.numpy(), weight=w1.numpy(), pad_type="valid", strides=np.array([stride]),
+            dilations=np.array([dil]), groups=np.int32(1), pad=None, output_shape=None, bias=None)
+    np.testing.assert_allclose(got, F.conv_transpose1d(x1, w1, stride=stride, dilation=dil).numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("size, kernel, stride, pad", [(7, 3, 2, 0), (8, 3, 2, 1), (6, 2, 2, 0), (9, 3, 3, 1),
+                                                       (5, 2, 3, 1)])
+def test_pool_ceil_mode_against_torch(size, kernel, stride, pad):
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, size, size + 1)
+    a = dict(x=x.numpy(), kernel_sizes=np.array([kernel] * 2), strides=np.array([stride] * 2), pad_type="custom",
+             pad=np.array([pad] * 4), ceil_mode=True)
+    np.testing.assert_allclose(k("max_pool", **a), F.max_pool2d(x, kernel, stride, pad, ceil_mode=True).numpy())
+    for exclude in (False, True):
+        ref = F.avg_pool2d(x, kernel, stride, pad, ceil_mode=True, count_include_pad=not exclude).numpy()
+        np.testing.assert_allclose(k("avg_pool", exclude_padding_from_average=exclude, **a), ref, rtol=1e-5, atol=1e-6)
+
+
+def _mb_package(build, specs, path):
+    import coremltools as ct
+    from coremltools.converters.mil.mil import Builder as mb
+
+    prog = mb.program(input_specs=specs, opset_version=ct.target.iOS18)(build)
+    ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18,
+               compute_precision=ct.precision.FLOAT32).save(str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_int_outputs_keep_the_declared_dtype(tmp_path):
+    """real_div of int32 inputs is declared int32 (Core ML truncates); the kernel computes in
+    float, the stored value must be int32 like the program says."""
+    from coremltools.converters.mil.mil import Builder as mb
+    from coremltools.converters.mil.mil import types
+
+    from converters.mil import MilProgram
+
+    spec = [mb.TensorSpec(shape=(2, 3), dtype=types.int32), mb.TensorSpec(shape=(2, 3), dtype=types.int32)]
+    path = _mb_package(lambda x, y: mb.real_div(x=x, y=y, name="out"), spec, tmp_path / "div.mlpackage")
+    prog = MilProgram(path)
+    x, y = np.array([[10, 20, 30], [7, -7, 60]], np.int32), np.array([[11, 12, 13], [2, 2, 16]], np.int32)
+    out = prog.run({"x": x, "y": y})["out"]
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, np.trunc(x / y).astype(np.int32))
+
+
+@pytest.mark.slow
+def test_flexible_input_shapes_are_refused_by_name(tmp_path):
+    import coremltools as ct
+    from coremltools.converters.mil.mil import Builder as mb
+    from coremltools.converters.mil.mil import get_new_symbol
+
+    from converters.mil import InterpreterUnsupported, MilProgram
+
+    path = _mb_package(lambda x: mb.relu(x=x), [mb.TensorSpec(shape=(get_new_symbol(), 3))], tmp_path / "flex.mlpackage")
+    with pytest.raises(InterpreterUnsupported, match="flexible shape") as e:
+        MilProgram(path)
+    assert e.value.feature == "flexible input shapes" and isinstance(e.value, ConversionError)
+    del ct
