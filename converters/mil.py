@@ -1120,7 +1120,7 @@ class MilProgram:
         if arr.dtype.kind == "f" or (dtype is not None and dtype.kind == "f"):
             half = self.fp16 is True or (self.fp16 is None and (arr.dtype == np.float16 if dtype is None
                                                                 else dtype == np.float16))
-            return arr.astype(np.float16).astype(np.float32) if half else arr.astype(np.float32)
+            return arr.astype(np.float16).astype(np.float32) if half else arr.astype(np.float32, copy=False)
         return arr
 
     @staticmethod

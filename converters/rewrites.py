@@ -105,6 +105,10 @@ class PatchLinear(nn.Module):
         w = conv.weight.detach()
         self.linear = _linear(w.reshape(w.shape[0], -1), None if conv.bias is None else conv.bias.detach())
 
+    @property
+    def weight(self) -> torch.Tensor:  # towers read the patch conv's weight dtype (Hugging Face CLIP)
+        return self.linear.weight
+
     @staticmethod
     def applies(m: nn.Module) -> bool:
         return (type(m) is nn.Conv2d and tuple(m.kernel_size) == tuple(m.stride) and m.groups == 1

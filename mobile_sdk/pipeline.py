@@ -22,6 +22,35 @@ log = logging.getLogger(__name__)
 BENCH_SECONDS = 0.5
 
 
+# What the parity check and the benchmarks import in this process, per platform (each takes 5-15 s:
+# coremltools pulls TensorFlow and ExecuTorch's exir in; ExecuTorch's runtime pulls exir too).
+_RUNTIME_MODULES = {"executorch": ("executorch.runtime",), "tflite": ("ai_edge_litert.interpreter",),
+                    "coreml": ("coremltools",)}
+_BENCH_MODULES = ("onnxruntime", "onnxruntime.quantization", "onnxscript")
+
+
+def _warm_imports(targets, bench: bool) -> None:
+    """While worker processes convert, import here (in a daemon thread) what the parity check and
+    the benchmarks will need, so that those steps do not start with the imports. Best effort: a
+    module that fails to import here fails again, with its error, where it is used."""
+    import importlib
+    import threading
+
+    from .exporter import resolve_targets
+
+    names = [m for p in resolve_targets(targets) for m in _RUNTIME_MODULES.get(p, ())]
+    names += list(_BENCH_MODULES) if bench else []
+
+    def run():
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - reported where the module is really used
+                pass
+
+    threading.Thread(target=run, name="mobile-sdk-warm-imports", daemon=True).start()
+
+
 @dataclass
 class PipelineResult:
     artifacts: list
@@ -103,6 +132,8 @@ def run_pipeline(checkpoint, out: Path, targets=("all",), precisions=None, tower
     # succeeded (folder.writing): a failing target, Ctrl-C or SIGTERM leave OUT as it was.
     with writing(out) as staging:
         stage = staging.path
+        if workers > 1 and (parity or bench):
+            _warm_imports(targets, bench)
         artifacts = step("convert", lambda on_step: export(model, stage, targets, precisions, towers, inputs=inputs,
                                                            checkpoint=checkpoint, eval_data=suite.describe(),
                                                            on_step=on_step, workers=workers))
