@@ -125,10 +125,10 @@ class PatchLinear(nn.Module):
         return self.linear(patches).transpose(1, 2).reshape(b, self.out_channels, ho, wo)
 
 
-def for_xnnpack(tower: nn.Module) -> nn.Module:
+def for_xnnpack(tower: nn.Module, patch_linear: bool = True) -> nn.Module:
     """A rewritten deep copy of a tower (same weights, same function) in ops the XNNPACK delegate
     takes: the built-in towers' readout and L2 norm, every LayerNorm as `MatmulLayerNorm`, every
-    patchify conv as `PatchLinear`, and for any other tower `export_form`'s swaps first (attention,
+    patchify conv as `PatchLinear` (unless `patch_linear` is False), and for any other tower `export_form`'s swaps first (attention,
     masks)."""
     from mobile_sdk.models.adapter import L2Norm
 
@@ -140,7 +140,8 @@ def for_xnnpack(tower: nn.Module) -> nn.Module:
         out = export_form(tower, copy_always=True)
         _swap(out, L2Norm, lambda m: _L2NormMM())
     _swap(out, nn.LayerNorm, MatmulLayerNorm)
-    _swap(out, PatchLinear.applies, PatchLinear)
+    if patch_linear:
+        _swap(out, PatchLinear.applies, PatchLinear)
     return out.eval()
 
 

@@ -326,10 +326,13 @@ def compress_cmd(teacher, out, student, distill_steps, finetune_steps, batch_siz
                    "and a cosine mean of 0.99; --precision lists the candidates instead of the defaults.")
 @click.option("--prefer", type=click.Choice(["size", "latency"]), default="size", show_default=True,
               help="With --budget: keep the smallest artifact within the budget, or the fastest on this host.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Conversions run at once, each in its own process [default: one per core, at most 3]; "
+                   "1 converts in this process (less memory for real-size towers).")
 @_eval_data_options
 @_friendly
 def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out, calibration, n_test, no_parity,
-               localize, no_bench, strict, eval_data, prompts, label_bank, budget, prefer) -> None:
+               localize, no_bench, strict, eval_data, prompts, label_bank, budget, prefer, workers) -> None:
     """Convert a checkpoint for every platform, check parity, benchmark, write manifest.json.
 
     Writes OUT/PLATFORM/* artifacts, OUT/parity.{json,md,html}, OUT/bench.{json,png},
@@ -352,7 +355,8 @@ def export_cmd(checkpoint, model_spec, weights, targets, precisions, tower, out,
                               bench=not no_bench, golden=set(towers) == {"image", "text"}, progress=progress,
                               suite=_suite(eval_data, prompts if eval_data and Path(eval_data).is_dir()
                                            or not label_bank else None),
-                              label_bank=label_bank, templates=_templates(prompts), budget=budget)
+                              label_bank=label_bank, templates=_templates(prompts), budget=budget,
+                              workers=workers)
     _print_table(SUMMARY_HEADER, summary_rows(result))
     if result.parity and result.parity.get("selection"):
         from .parity.report import selection_rows

@@ -176,17 +176,8 @@ def export(model, out_dir: str | Path, targets=("all",), precisions: dict[str, l
     jobs = [(plat, tower, precs, inputs.example[tower], inputs.calibration[tower], out_dir / plat, verify)
             for plat, _, tower, precs in plan]
     workers = max(1, min(int(workers), len(jobs)))
-    if workers > 1:
-        import pickle
-
-        try:
-            pickle.dumps(model)
-        except Exception as e:  # a user's adapter that cannot cross processes converts here
-            log.info("converting in one process: the model cannot be sent to worker processes (%s)", e)
-            workers = 1
-    if workers > 1:
-        results = _convert_parallel(model, jobs, workers, tick)
-    else:
+    results = _convert_parallel(model, jobs, workers, tick) if workers > 1 else None
+    if results is None:
         results = []
         for job in jobs:
             tick(_job_label(job))
@@ -253,62 +244,99 @@ def _worker_init(levels: dict[str, int], filters: list) -> None:
     import signal
     import warnings
 
+    from .models._open_clip import ensure_torchvision
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it terminates the workers
     torch.set_num_threads(1)
     warnings.filters[:] = filters
     logging.getLogger().handlers[:] = []
     for name, level in levels.items():
         logging.getLogger(name or None).setLevel(level)
+    ensure_torchvision()  # open_clip / timm models unpickle only with torchvision importable
 
 
-def _worker_job(model, job) -> tuple[list, list]:
+class _ModelNotPortable(Exception):
+    """A worker process could not rebuild the model from its pickle (a class it cannot import)."""
+
+
+_WORKER_MODEL: dict = {}
+
+
+def _worker_job(blob: bytes, job) -> tuple[list, list]:
     """One conversion job in a worker process: (artifacts, the log records it made, for the parent)."""
+    import pickle
+
+    key = hash(blob)
+    if _WORKER_MODEL.get("key") != key:
+        try:
+            _WORKER_MODEL.update(key=key, model=pickle.loads(blob))
+        except Exception as e:  # noqa: BLE001 - the parent converts in its own process instead
+            raise _ModelNotPortable(f"{type(e).__name__}: {e}") from None
     handler = _RecordList()
     root = logging.getLogger()
     root.addHandler(handler)
     try:
-        return _convert_job(model, *job), handler.records
+        return _convert_job(_WORKER_MODEL["model"], *job), handler.records
     finally:
         root.removeHandler(handler)
 
 
-def _convert_parallel(model, jobs: list, workers: int, tick) -> list[list]:
+def _convert_parallel(model, jobs: list, workers: int, tick) -> list[list] | None:
     """Run the conversion jobs in `workers` spawned processes; results in job order. The first
-    failure (or Ctrl-C / SIGTERM here) terminates every worker and is raised here."""
+    failure (or Ctrl-C / SIGTERM here) terminates every worker and is raised here. None when the
+    workers cannot rebuild the model (the caller converts in its own process)."""
     import multiprocessing as mp
+    import pickle
     import warnings
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .errors import ConversionError
 
     from ._signals import raise_if_stopped
 
+    try:
+        blob = pickle.dumps(model)
+    except Exception as e:  # noqa: BLE001 - a user's adapter that cannot cross processes
+        log.info("converting in one process: the model cannot be sent to worker processes (%s)", e)
+        return None
     levels = {name: logging.getLogger(name).getEffectiveLevel()
               for name in ("mobile_sdk", "converters", *logging.root.manager.loggerDict)
               if name == "mobile_sdk" or name == "converters" or "." not in name}
     levels[""] = logging.getLogger().level
-    pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(levels, list(warnings.filters)))
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                               initargs=(levels, list(warnings.filters)))
+    finished = False
     try:
         # the image towers (the longer jobs) of every platform first, then the text towers
         order = sorted(range(len(jobs)), key=lambda i: TOWERS.index(jobs[i][1]) if jobs[i][1] in TOWERS else 0)
-        pending = {i: pool.apply_async(_worker_job, (model, jobs[i])) for i in order}
+        futures = {pool.submit(_worker_job, blob, jobs[i]): i for i in order}
         results: dict[int, list] = {}
+        pending = set(futures)
         while pending:
             raise_if_stopped()
-            for i, res in list(pending.items()):
-                if not res.ready():
-                    continue
-                arts, records = res.get()  # a job's exception is raised here, with its own type
-                del pending[i]
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: futures[f]):
+                try:
+                    arts, records = fut.result()  # a job's exception is raised here, with its own type
+                except _ModelNotPortable as e:
+                    log.info("converting in one process: a worker process cannot rebuild the model (%s)", e)
+                    return None
+                except BrokenProcessPool as e:
+                    raise ConversionError(f"{_job_label(jobs[futures[fut]])}: the conversion worker process died "
+                                          f"({e}); nothing was kept. Out of memory? Run with --workers 1 to convert "
+                                          f"in one process") from e
                 for record in records:
                     logging.getLogger(record.name).handle(record)
-                tick(_job_label(jobs[i]) + ": converted")
-                results[i] = arts
-            if pending:
-                next(iter(pending.values())).wait(0.2)
-        pool.close()
+                tick(_job_label(jobs[futures[fut]]) + ": converted")
+                results[futures[fut]] = arts
+        finished = True
         return [results[i] for i in range(len(jobs))]
     finally:
-        pool.terminate()
-        pool.join()
-
+        if not finished:  # a failure, Ctrl-C or SIGTERM: stop the other jobs now
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 def _write_record(out_dir: Path, adapter, checkpoint, inputs: ExportInputs, eval_data: dict | None = None) -> None:
     """`OUT/export.json`: what the artifacts were made from (the model source and its weights), so

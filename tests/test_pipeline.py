@@ -58,7 +58,7 @@ def test_a_failing_target_leaves_no_partial_output(setup, monkeypatch):
 
     monkeypatch.setattr(et, "convert", fail_on_text)
     args = ["export", "--checkpoint", str(ckpt), "--target", "executorch", "--precision", "fp32",
-            "--calibration", str(cal), "--no-bench", "--no-parity"]
+            "--calibration", str(cal), "--no-bench", "--no-parity", "--workers", "1"]  # the patch is in this process
     new = root / "new"
     r = CliRunner().invoke(main, args + ["--out", str(new)])
     assert r.exit_code == 2 and "injected" in r.output, r.output
