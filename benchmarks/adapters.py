@@ -2,7 +2,8 @@
 seeded weights: no weights can be downloaded here), each platform in its own process.
 
     .venv/bin/python benchmarks/adapters.py [--models ViT-B-32 MobileCLIP2-S0] [--platforms ...]
-        [--precision default|fp32] [--calibration-n 300] [--out artifacts/bench-adapters]
+        [--precision default|fp32] [--precisions P ...] [--bench] [--calibration-n 300]
+        [--out artifacts/bench-adapters]
 
 For each model x platform: `mobile-sdk export`'s conversion step (both towers, the platform's
 default precisions, or fp32) on the committed calibration images resized to the model's input,
@@ -24,8 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _one(model: str, platform: str, out: Path, precision: str, n: int) -> None:
-    """Child process: seeded weights -> adapter -> export one platform; results to out/result.json."""
+def _one(model: str, platform: str, out: Path, precision: str, n: int, precisions: list[str] | None = None,
+         bench: bool = False) -> None:
+    """Child process: seeded weights -> adapter -> export one platform; results to out/result.json.
+    `bench`: then time every artifact at 1 and 2 threads beside ONNX Runtime (bench_folder), the
+    table to out/bench.txt; ExecuTorch's debug twins are not written (localization is not timed)."""
     import torch
     from safetensors.torch import save_file
 
@@ -44,15 +48,27 @@ def _one(model: str, platform: str, out: Path, precision: str, n: int) -> None:
         del m
     adapter = load_adapter(f"open_clip:{model}", weights)
     inputs = prepare_inputs(adapter, n=n)
-    precisions = None
-    if precision == "fp32":
+    if precisions:
+        precisions = {platform: list(precisions)}
+    elif precision == "fp32":
         precisions = {platform: ["fp32"]}
+    if bench and platform == "executorch":
+        import functools
+
+        import converters.executorch as et
+        et.CONFIG = functools.partial(et.ExecuTorchConfig, debug_twin=False)
     t0 = time.perf_counter()
     arts = export(adapter, out, [platform], precisions, inputs=inputs)
     rows = [{"tower": a.tower, "precision": a.precision, "mb": round(_bytes(Path(a.path)) / 1e6, 2),
              "cosine_min": a.extra.get("eager_check", {}).get("cosine_min"), "convert_s": a.extra.get("convert_s")}
             for a in arts]
     (out / "result.json").write_text(json.dumps({"seconds": time.perf_counter() - t0, "artifacts": rows}))
+    if bench:
+        from mobile_sdk.bench import bench_folder, render_table
+
+        result = bench_folder(out, threads=(1, 2), model=adapter, seconds=0.5)
+        (out / "bench.json").write_text(json.dumps(result, indent=1))
+        (out / "bench.txt").write_text(render_table(result) + "\n")
 
 
 def main() -> None:
@@ -60,12 +76,15 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["ViT-B-32", "MobileCLIP2-S0"])
     ap.add_argument("--platforms", nargs="+", default=["executorch", "tflite", "coreml"])
     ap.add_argument("--precision", choices=["default", "fp32"], default="default")
+    ap.add_argument("--precisions", nargs="+", help="these precisions instead (e.g. fp32 int8_dynamic)")
+    ap.add_argument("--bench", action="store_true", help="then time every artifact at 1 and 2 threads beside "
+                    "ONNX Runtime (fp32, dynamic and static int8): OUT/MODEL/PLATFORM/bench.txt")
     ap.add_argument("--calibration-n", type=int, default=300)
     ap.add_argument("--out", type=Path, default=ROOT / "artifacts" / "bench-adapters")
     ap.add_argument("--one", nargs=2, metavar=("MODEL", "PLATFORM"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        _one(args.one[0], args.one[1], args.out, args.precision, args.calibration_n)
+        _one(args.one[0], args.one[1], args.out, args.precision, args.calibration_n, args.precisions, args.bench)
         return
     print(f"cpu: {os.cpu_count()} cores; precision {args.precision}; calibration {args.calibration_n} samples")
     print(f"{'model':16s} {'platform':11s} {'wall s':>7s} {'peak GB':>8s}  artifacts (tower precision MB cosine)")
@@ -73,7 +92,9 @@ def main() -> None:
         for plat in args.platforms:
             out = args.out / model / plat
             cmd = [sys.executable, __file__, "--one", model, plat, "--out", str(out), "--precision", args.precision,
-                   "--calibration-n", str(args.calibration_n)]
+                   "--calibration-n", str(args.calibration_n)] + (["--precisions", *args.precisions]
+                                                                  if args.precisions else []) + \
+                (["--bench"] if args.bench else [])
             t0 = time.perf_counter()
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
@@ -91,6 +112,8 @@ def main() -> None:
                              if a["cosine_min"] is not None else f"{a['tower']} {a['precision']} {a['mb']} MB"
                              for a in r["artifacts"])
             print(f"{model:16s} {plat:11s} {wall:7.0f} {peak_gb:8.2f}  {arts}", flush=True)
+            if (out / "bench.txt").is_file():
+                print((out / "bench.txt").read_text(), flush=True)
 
 
 if __name__ == "__main__":

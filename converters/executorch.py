@@ -86,10 +86,14 @@ def _quantize(module: torch.nn.Module, example: torch.Tensor, calibration: list[
     # tower's residual stream, whose range is dominated by a few large channels, on one per-tensor
     # scale: cosine 0.986 mean / 0.937 min against 0.997 / 0.990 this way (64 test images).
     # Dynamic quantization covers linear layers only (XNNPACK has no dynamic per-channel conv).
-    quantizer = XNNPACKQuantizer().set_module_type(torch.nn.Linear, qconfig)
+    graph = torch.export.export(module, (example,)).module()
+    constant = _constant_input_linears(graph)
+    quantizer = XNNPACKQuantizer()
+    for name, m in module.named_modules():
+        if isinstance(m, torch.nn.Linear) and name not in constant:
+            quantizer = quantizer.set_module_name(name, qconfig)
     if not dynamic:
         quantizer = quantizer.set_module_type(torch.nn.Conv2d, qconfig)
-    graph = torch.export.export(module, (example,)).module()
     prepared = prepare_pt2e(graph, quantizer)
     if not dynamic and not calibration:
         raise DataError("static int8 needs calibration inputs (calibration_data/); got none")
@@ -100,23 +104,42 @@ def _quantize(module: torch.nn.Module, example: torch.Tensor, calibration: list[
     return convert_pt2e(prepared)
 
 
-def _quantize_int4w(module: torch.nn.Module) -> torch.nn.Module:
+def _constant_input_linears(graph: torch.fx.GraphModule) -> set[str]:
+    """The Linear layers of an exported tower whose input does not depend on the tower's input
+    (SigLIP's attention-pooling query, made from a learned probe): they compute a constant, and
+    XNNPACK does not take an int8-dynamic Linear on a constant (its quantize ops would be left
+    on portable kernels that the runtime lacks), so they stay fp32."""
+    live: set = set()
+    out = set()
+    for node in graph.graph.nodes:
+        if node.op == "placeholder" or any(a in live for a in node.all_input_nodes):
+            live.add(node)
+        if node.op == "call_function" and node.target is torch.ops.aten.linear.default and node.args[0] not in live:
+            stack = node.meta.get("nn_module_stack") or {}
+            if stack:
+                out.add(list(stack.values())[-1][0])
+    return out
+
+
+def _quantize_int4w(module: torch.nn.Module, example: torch.Tensor) -> torch.nn.Module:
     """4-bit grouped weights with int8 dynamic activations on every Linear whose input width divides
-    by INT4_GROUP (torchao's Int8DynamicActivationIntxWeightConfig, as XNNPACK takes it); on a copy."""
+    by INT4_GROUP and whose input is not a constant (torchao's Int8DynamicActivationIntxWeightConfig, as
+    XNNPACK takes it); on a copy."""
     import copy
 
     from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
     from torchao.quantization.granularity import PerGroup
 
     module = copy.deepcopy(module)
-    eligible = [n for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)
-                and m.in_features % INT4_GROUP == 0]
+    constant = _constant_input_linears(torch.export.export(module, (example,)).module())
+    eligible = {n for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)
+                and m.in_features % INT4_GROUP == 0 and n not in constant}
     if not eligible:
         raise ConversionError(f"int4w: no Linear layer of this tower has an input width divisible by {INT4_GROUP}; "
                               f"use int8_dynamic")
     quantize_(module, Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4,
                                                             weight_granularity=PerGroup(INT4_GROUP)),
-              filter_fn=lambda m, fqn: isinstance(m, torch.nn.Linear) and m.in_features % INT4_GROUP == 0)
+              filter_fn=lambda m, fqn: fqn in eligible)
     return module
 
 
@@ -132,7 +155,7 @@ def _prepare(module: torch.nn.Module, example: torch.Tensor, calibration, precis
     if precision == "fp32":
         return module
     if precision == "int4w":
-        return _quantize_int4w(module)
+        return _quantize_int4w(module, example)
     return _quantize(module, example, calibration, dynamic=precision == "int8_dynamic")
 
 
@@ -173,11 +196,12 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
         reference = module(example)
     try:
         module = _prepare(module, example, calibration, config.precision)
-        ep = torch.export.export(module, (example,))
+        ep = _export(module, example, config.rewrite)
         edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
         report = delegation_report(edge.exported_program().graph_module)  # before to_executorch()
         program = edge.to_executorch()
-        twin = _tapped_program(module, example, _layer_paths(model, tower)) if config.debug_twin else None
+        twin = _tapped_program(module, example, _layer_paths(model, tower), config.rewrite) if config.debug_twin \
+            else None
     except (DataError, ConversionError):
         raise
     except Exception as e:  # export / lowering failures name the step
@@ -201,13 +225,29 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
     return artifact
 
 
+def _export(module: torch.nn.Module, example: torch.Tensor, rewrite: bool = True):
+    """torch.export, then (with `rewrite`) `rewrites.xnnpack_graph` on the exported ops, exported
+    again when it changed any: the ops XNNPACK would leave on portable kernels, each of which
+    splits the delegate, become ops it takes."""
+    ep = torch.export.export(module, (example,))
+    if not rewrite:
+        return ep
+    from .rewrites import xnnpack_graph
+
+    gm = ep.module()
+    if xnnpack_graph(gm):
+        ep = torch.export.export(gm, (example,))
+    return ep
+
+
 def _layer_paths(model, tower: str) -> dict[str, str]:
     from mobile_sdk.parity.localize import layer_points
 
     return layer_points(tower_module(model, tower))
 
 
-def _tapped_program(module: torch.nn.Module, example: torch.Tensor, paths: dict[str, str]) -> tuple[bytes, dict[str, int]]:
+def _tapped_program(module: torch.nn.Module, example: torch.Tensor, paths: dict[str, str],
+                    rewrite: bool = True) -> tuple[bytes, dict[str, int]]:
     """Lower `module` (float or quantized) with the devtools intermediate-output tap on the last
     float op of each layer in `paths` (taps on quantized q/dq values break the lowering); those
     values become extra program outputs without splitting the XNNPACK delegate.
@@ -218,7 +258,7 @@ def _tapped_program(module: torch.nn.Module, example: torch.Tensor, paths: dict[
 
     from mobile_sdk.parity.localize import in_module_stack
 
-    ep = torch.export.export(module, (example,))
+    ep = _export(module, example, rewrite)
     last: dict[str, str] = {}
     for node in ep.graph.nodes:
         target = str(node.target)

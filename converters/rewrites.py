@@ -28,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mobile_sdk.models.clip import L2_EPS, ImageEncoder, TextEncoder
+from mobile_sdk.models.clip import Attention as BuiltinAttention
 
 
 class MatmulLayerNorm(nn.Module):
@@ -87,11 +88,13 @@ def _swap(root: nn.Module, kind, make) -> int:
 
 
 class _L2NormMM(nn.Module):
-    """L2Norm with the sum of squares as a matmul with a ones column (XNNPACK takes it)."""
+    """L2Norm with the sum of squares as each row's dot product with itself, a (1, C) @ (C, 1) bmm
+    (XNNPACK takes it; a ones column made at run time would be a portable `full` and `mm`)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ones = torch.ones(x.shape[-1], 1, dtype=x.dtype)
-        return _l2_normalize_mm(x, ones)
+        rows = x.reshape(-1, 1, x.shape[-1])
+        ss = torch.bmm(rows, rows.transpose(1, 2)).reshape(*x.shape[:-1], 1)
+        return x * torch.rsqrt(ss + L2_EPS)
 
 
 class PatchLinear(nn.Module):
@@ -125,6 +128,56 @@ class PatchLinear(nn.Module):
         return self.linear(patches).transpose(1, 2).reshape(b, self.out_channels, ho, wo)
 
 
+def _fused_qkv(q: nn.Linear, k: nn.Linear, v: nn.Linear) -> nn.Linear:
+    """One Linear computing [q(x), k(x), v(x)] (bias zero where a projection has none)."""
+    bias = [lin.bias.detach() if lin.bias is not None else torch.zeros(lin.out_features) for lin in (q, k, v)]
+    has_bias = any(lin.bias is not None for lin in (q, k, v))
+    return _linear(torch.cat([q.weight.detach(), k.weight.detach(), v.weight.detach()]),
+                   torch.cat(bias) if has_bias else None)
+
+
+class FusedQKV(nn.Module):
+    """Self-attention's three input projections as one Linear and three column slices. In
+    XNNPACK's int8-dynamic and 4-bit recipes, three Linears reading one input each quantize it
+    again and split the delegate after them (one extra XNNPACK island per layer); one Linear of 3x
+    the width quantizes it once, in one GEMM."""
+
+    def __init__(self, q: nn.Linear, k: nn.Linear, v: nn.Linear):
+        super().__init__()
+        self.sizes = (q.out_features, k.out_features, v.out_features)
+        self.qkv = _fused_qkv(q, k, v)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        y = self.qkv(x)
+        a, b, _ = self.sizes
+        return y[..., :a], y[..., a:a + b], y[..., a + b:]
+
+
+class _FusedBuiltinAttention(BuiltinAttention):
+    """The built-in towers' `Attention` with `FusedQKV` in place of q / k / v (same function)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        q, k, v = self.proj_in(x)
+        q = self._split(q) * (self.head_dim ** -0.5)
+        attn = torch.bmm(q, self._split(k).transpose(1, 2)).softmax(dim=-1)
+        return self.out(self._merge(torch.bmm(attn, self._split(v)), b, t))
+
+
+def _fuse_attention(m: nn.Module) -> nn.Module:
+    """A shallow copy of an attention module with one `FusedQKV` named `proj_in` for its q / k / v.
+    The built-in towers' `Attention` (always self-attention) drops its three Linears;
+    `ExplicitAttention` keeps them for cross-attention (SigLIP's attention-pooling head asks with a
+    learned probe), and a lowered program holds only the weights it uses."""
+    fused = copy.copy(m)
+    fused._modules = dict(m._modules)
+    if not isinstance(m, ExplicitAttention):
+        fused._modules = {k: v for k, v in m._modules.items() if k not in ("q", "k", "v")}
+        fused.__class__ = _FusedBuiltinAttention
+    fused.proj_in = FusedQKV(m.q, m.k, m.v)
+    return fused
+
+
 def for_xnnpack(tower: nn.Module, patch_linear: bool = True) -> nn.Module:
     """A rewritten deep copy of a tower (same weights, same function) in ops the XNNPACK delegate
     takes: the built-in towers' readout and L2 norm, every LayerNorm as `MatmulLayerNorm`, every
@@ -140,9 +193,77 @@ def for_xnnpack(tower: nn.Module, patch_linear: bool = True) -> nn.Module:
         out = export_form(tower, copy_always=True)
         _swap(out, L2Norm, lambda m: _L2NormMM())
     _swap(out, nn.LayerNorm, MatmulLayerNorm)
+    _swap(out, lambda m: type(m) in (BuiltinAttention, ExplicitAttention, HfExplicitAttention), _fuse_attention)
     if patch_linear:
         _swap(out, PatchLinear.applies, PatchLinear)
     return out.eval()
+
+
+def _shape(node) -> tuple[int, ...] | None:
+    val = node.meta.get("val") if hasattr(node, "meta") else None
+    return tuple(int(d) for d in val.shape) if isinstance(val, torch.Tensor) else None
+
+
+def xnnpack_graph(gm: torch.fx.GraphModule) -> int:
+    """Rewrite, in place, the aten ops of an exported tower (`ExportedProgram.module()`) that the
+    XNNPACK delegate leaves on portable kernels into ops it takes, each computing the same values
+    at the graph's static shapes. Every op left outside the delegate splits it in two: open_clip's
+    ViT had 4 XNNPACK islands, its text tower 15 (12 of them from the attention mask's `amin`).
+    - `expand` / `repeat` that add no values (a class token or SigLIP's pooling probe made a batch
+      of 1) -> dropped, or a reshape (an int8-dynamic Linear after a portable op fails to lower);
+    - `select(x, d, i)` (a class-token readout `x[:, 0]`) -> `slice(x, d, i, i + 1)` + reshape;
+    - `squeeze` / `unsqueeze` -> reshape;
+    - `amin(x, -1)` over the last dim -> `-max(-x)`, on a 4-D view (XNNPACK's max takes 4-D).
+    -> how many ops were rewritten (0: the graph is unchanged)."""
+    import operator
+
+    aten = torch.ops.aten
+    graph = gm.graph
+    changed = 0
+    reshapes = {aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default, aten.unsqueeze.default}
+    for node in list(graph.nodes):
+        if node.op != "call_function":
+            continue
+        out = _shape(node)
+        src = node.args[0] if node.args else None
+        inp = _shape(src) if isinstance(src, torch.fx.Node) else None
+        if out is None or inp is None:
+            continue
+        new = None
+        with graph.inserting_before(node):
+            if node.target is aten.expand.default and inp == out:
+                new = src
+            elif node.target in (aten.expand.default, aten.repeat.default) and math.prod(inp) == math.prod(out):
+                new = graph.call_function(aten.reshape.default, (src, list(out)))
+            elif node.target is aten.select.int:
+                dim, index = node.args[1], node.args[2]
+                index = index % inp[dim]
+                new = graph.call_function(aten.slice.Tensor, (src, dim, index, index + 1))
+                new = graph.call_function(aten.reshape.default, (new, list(out)))
+            elif node.target in reshapes:
+                new = graph.call_function(aten.reshape.default, (src, list(out)))
+            elif node.target is aten.amin.default:
+                dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", [])
+                dims = [d % len(inp) for d in (dims if isinstance(dims, (list, tuple)) else [dims])]
+                if dims == [len(inp) - 1] and 1 <= len(inp) <= 4:
+                    x4 = graph.call_function(aten.reshape.default, (src, [1] * (4 - len(inp)) + list(inp)))
+                    neg = graph.call_function(aten.neg.default, (x4,))
+                    top = graph.call_function(aten.max.dim, (neg, 3, True))
+                    val = graph.call_function(operator.getitem, (top, 0))
+                    low = graph.call_function(aten.neg.default, (val,))
+                    new = graph.call_function(aten.reshape.default, (low, list(out)))
+        if new is None:
+            continue
+        if new is not src:
+            new.meta.update({k: v for k, v in node.meta.items() if k in ("val", "tensor_meta", "nn_module_stack",
+                                                                          "stack_trace", "source_fn_stack")})
+        node.replace_all_uses_with(new)
+        graph.erase_node(node)
+        changed += 1
+    if changed:
+        graph.lint()
+        gm.recompile()
+    return changed
 
 
 # --------------------------------------------------------------------------- any tower
@@ -194,8 +315,13 @@ class ExplicitAttention(nn.Module):
     def attend(self, query, key, value, attn_mask=None) -> torch.Tensor:
         """(B, Tq, E), (B, Tk, E), (B, Tk, E) -> (B, Tq, E)."""
         b, t, _ = query.shape
-        q = self._split(self.q(query)) * self.scale
-        k, v = self._split(self.k(key)), self._split(self.v(value))
+        fused = self._modules.get("proj_in")  # for_xnnpack's one projection of q / k / v
+        if fused is not None and query is key and key is value:
+            q, k, v = fused(query)
+        else:  # as written, and cross-attention
+            q, k, v = self.q(query), self.k(key), self.v(value)
+        q = self._split(q) * self.scale
+        k, v = self._split(k), self._split(v)
         s = torch.bmm(q, k.transpose(1, 2))  # (B*H, Tq, Tk)
         if attn_mask is not None:
             if self.static_mask and tuple(attn_mask.shape[-2:]) == tuple(self.keep.shape):

@@ -52,7 +52,8 @@ def _cosines(model, tower, artifact, inputs):
 ])
 def test_lower_run_and_match(model, data, tmp_path, tower, precision, mean_min, row_min):
     cal, test = data[tower]
-    art = convert(model, tower, cal[:1], ExecuTorchConfig(precision), tmp_path,
+    # no debug twin: localization's tests lower it (tests/parity/test_check.py)
+    art = convert(model, tower, cal[:1], ExecuTorchConfig(precision, debug_twin=False), tmp_path,
                   calibration=[cal[i:i + 1] for i in range(len(cal))])
     assert art.path.name == f"{tower}_{precision}.pte" and art.path.with_suffix(".json").is_file()
     cos = _cosines(model, tower, art, test)
@@ -60,6 +61,7 @@ def test_lower_run_and_match(model, data, tmp_path, tower, precision, mean_min, 
     rep = art.extra["delegation"]
     assert rep["delegated_fraction"] >= 0.98, rep  # with the rewrites only the text embedding stays out
     assert set(rep["portable_ops"]) <= {"aten_embedding_default"}, rep
+    assert rep["delegated_subgraphs"] == 1, rep  # one XNNPACK island (q / k / v fused into one Linear)
     assert not list(tmp_path.glob(".*"))  # no temp folders left behind
     if precision == "int4w":  # 4 bits a weight, plus one fp32 scale per 32 weights, the fp32 token embedding
         # (text) and the fp32 3x3 conv stem (image)
@@ -70,7 +72,7 @@ def test_lower_run_and_match(model, data, tmp_path, tower, precision, mean_min, 
 @pytest.fixture(scope="module")
 def text_fp32(model, data, tmp_path_factory):
     out = tmp_path_factory.mktemp("et")
-    return convert(model, "text", data["text"][0][:1], ExecuTorchConfig("fp32"), out)
+    return convert(model, "text", data["text"][0][:1], ExecuTorchConfig("fp32", debug_twin=False), out)
 
 
 @pytest.mark.slow

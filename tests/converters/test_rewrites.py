@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from converters.rewrites import (MatmulLayerNorm, NotRotatable, PatchLinear, for_xnnpack, rotate_residual, spreading_rotation,
-                                 unrotate_stream)
+from converters.rewrites import (ExplicitAttention, FusedQKV, MatmulLayerNorm, NotRotatable, PatchLinear, for_xnnpack,
+                                 rotate_residual, spreading_rotation, unrotate_stream, xnnpack_graph)
 from mobile_sdk.models import create_model, list_models
 
 
@@ -30,6 +30,7 @@ def test_rewritten_towers_match(name, batch):
             new = for_xnnpack(tower)
             assert not any(isinstance(m, torch.nn.LayerNorm) for m in new.modules())
             assert not any(PatchLinear.applies(m) for m in new.modules())
+            assert sum(isinstance(m, FusedQKV) for m in new.modules()) == len(tower.blocks)
             assert torch.allclose(new(x), tower(x), atol=1e-5)
             assert any(isinstance(m, torch.nn.LayerNorm) for m in tower.modules())  # original untouched
 
@@ -50,6 +51,58 @@ def test_patch_linear_matches_the_patchify_conv(cin, k, size, bias):
                                   torch.nn.Conv2d(3, 8, 2, stride=2, dilation=2)])
 def test_patch_linear_leaves_other_convs_alone(conv):
     assert not PatchLinear.applies(conv)
+
+
+def test_fused_qkv_attention_matches_multihead_attention():
+    """for_xnnpack's one q / k / v projection, with and without a causal mask, self and cross attention."""
+    torch.manual_seed(0)
+    mha = torch.nn.MultiheadAttention(32, 4, batch_first=True).eval()
+    mask = torch.full((6, 6), float("-inf")).triu(1)
+    x, y = torch.randn(2, 6, 32), torch.randn(2, 6, 32)
+    for m in (None, mask):
+        fused = for_xnnpack(torch.nn.Sequential(ExplicitAttention.from_mha(mha, m)))[0]
+        assert isinstance(fused.proj_in, FusedQKV)
+        with torch.no_grad():
+            torch.testing.assert_close(fused(x, attn_mask=m)[0], mha(x, x, x, attn_mask=m, need_weights=False)[0],
+                                       atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(fused(x, y, y)[0], mha(x, y, y, need_weights=False)[0], atol=1e-5, rtol=1e-5)
+
+
+class _Portable(torch.nn.Module):
+    """The ops XNNPACK leaves on portable kernels, as CLIP towers write them."""
+
+    def __init__(self):
+        super().__init__()
+        self.cls = torch.nn.Parameter(torch.randn(1, 1, 8))
+        self.keep = torch.nn.Parameter(torch.ones(5, 5).tril(), requires_grad=False)
+
+    def forward(self, x):  # (1, 4, 8)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)  # (1, 5, 8)
+        s = (x @ x.transpose(1, 2)) * self.keep
+        s = s - s.amin(dim=-1, keepdim=True)
+        y = (s @ x).unsqueeze(0).squeeze(0)
+        return y[:, 0] + y[:, -1] + s.amin(-1).sum(-1, keepdim=True)
+
+
+def test_xnnpack_graph_rewrites_portable_ops_to_the_same_values():
+    torch.manual_seed(0)
+    x = torch.randn(1, 4, 8)
+    m = _Portable().eval()
+    gm = torch.export.export(m, (x,)).module()
+    aten = torch.ops.aten
+    before = [n.target for n in gm.graph.nodes if n.op == "call_function"]
+    assert {aten.expand.default, aten.select.int, aten.amin.default} <= set(before)
+    assert xnnpack_graph(gm) == before.count(aten.expand.default) + before.count(aten.select.int) + \
+        before.count(aten.amin.default) + sum(before.count(t) for t in (aten.squeeze.dim, aten.squeeze.dims,
+                                                                        aten.unsqueeze.default))
+    after = {n.target for n in gm.graph.nodes if n.op == "call_function"}
+    assert not after & {aten.expand.default, aten.select.int, aten.amin.default, aten.squeeze.dims,
+                        aten.unsqueeze.default}
+    for x in (x, torch.randn(1, 4, 8) * 10):
+        torch.testing.assert_close(gm(x), m(x))
+    ep = torch.export.export(gm, (x,))  # exports again, as the converter does
+    torch.testing.assert_close(ep.module()(x), m(x))
+    assert xnnpack_graph(ep.module()) == 0  # nothing left to rewrite
 
 
 # --- residual rotation (TFLite text towers) ----------------------------------------------------

@@ -324,6 +324,8 @@ def test_every_tower_exports_at_fp32_matching_eager(adapters, real_inputs, famil
     mod = platform_module(platform)
     for art in arts:
         assert art.extra["eager_check"]["cosine_min"] >= 0.9999
+        if platform == "executorch":  # one XNNPACK island (converters/rewrites.py xnnpack_graph)
+            assert art.extra["delegation"]["delegated_subgraphs"] == 1, art.extra["delegation"]
         held_out = torch.cat(x.calibration[art.tower][8:16])
         runner = mod.load(art.path)
         got = np.concatenate([runner(held_out[i:i + 1].numpy()) for i in range(len(held_out))])
@@ -331,6 +333,29 @@ def test_every_tower_exports_at_fp32_matching_eager(adapters, real_inputs, famil
             ref = a.tower(art.tower)(held_out).numpy()
         cos = (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
         assert cos.min() >= 0.9999, f"{family} {platform} {art.tower}: cosine {cos.min()}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,towers", [("open_clip:tiny-ViT-B-32", ("image", "text")), ("hf-siglip", ("image",))])
+def test_executorch_lowers_each_tower_into_one_xnnpack_island(adapters, real_inputs, family, towers, tmp_path):
+    """int8_dynamic (whose three q / k / v Linears used to split the delegate at every layer), with
+    open_clip's class-token expand and readout select, the causal mask's amin and the L2 norm all
+    inside the delegate: one XNNPACK island per tower, only the token lookups on portable kernels,
+    and the program still computes the tower. SigLIP: its attention-pooling query, a Linear on a
+    learned probe, stays fp32 (an int8-dynamic Linear on a constant does not lower)."""
+    from converters.executorch import ExecuTorchConfig, PteRunner, convert
+
+    a, x = adapters[family], real_inputs[family]
+    for tower in towers:
+        example = x.example[tower]
+        art = convert(a, tower, example, ExecuTorchConfig("int8_dynamic", debug_twin=False), tmp_path)
+        rep = art.extra["delegation"]
+        assert rep["delegated_subgraphs"] == 1, rep
+        assert set(rep["portable_ops"]) <= {"aten_embedding_default"}, rep
+        got = PteRunner(art.path)(example.numpy())
+        with torch.no_grad():
+            ref = a.tower(tower)(example).numpy()
+        assert float((got * ref).sum() / np.linalg.norm(got) / np.linalg.norm(ref)) >= 0.999
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mobile_sdk.checkpoint import default_checkpoint, load_checkpoint
-from mobile_sdk.exporter import export
+from mobile_sdk.exporter import default_workers, export
 from mobile_sdk.parity import ParityConfig, check_folder
 
 BASELINE = Path(__file__).parent / "baseline.json"
@@ -28,7 +28,7 @@ def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("shipped")
     ckpt = default_checkpoint()
     model, _ = load_checkpoint(ckpt)
-    export(model, out, ["all"], checkpoint=ckpt)
+    export(model, out, ["all"], checkpoint=ckpt, workers=default_workers(6))  # as make demo: in worker processes
     return check_folder(out, cfg=ParityConfig(n_test=N_TEST, localize="never"))
 
 
