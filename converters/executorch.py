@@ -7,8 +7,10 @@ same delegate); `int8_dynamic` (the default: Linear only, per-channel int8 weigh
 scales at run time; the image tower's conv stem stays fp32); `int4w` (Linear only, 4-bit weights in
 groups of 32 input channels with one scale each, int8 activations quantized per call: about half the
 bytes of int8_dynamic).
-`converters/rewrites.py` moves LayerNorm, the L2-norm sum and the class-token expand into the
-delegate, so only the text embedding lookup stays on portable kernels.
+`converters/rewrites.py` (`for_xnnpack`, then `xnnpack_graph` on the exported ops) moves LayerNorm,
+the L2-norm sum, q / k / v (one Linear), class-token expands and readouts, squeezes and the
+attention mask's row minimum into the delegate: each tower lowers into one XNNPACK island, and
+only token-embedding lookups stay on portable kernels.
 
 ExecuTorch, torchao and the XNNPACK partitioner are imported inside the functions that use them.
 """
@@ -45,7 +47,7 @@ DEFAULT_PRECISION = "int8_dynamic"
 @dataclass(frozen=True)
 class ExecuTorchConfig:
     precision: str = DEFAULT_PRECISION  # fp32 | int8 (static, PT2E, per-channel weights) | int8_dynamic | int4w
-    rewrite: bool = True  # apply converters.rewrites.for_xnnpack (LayerNorm, L2 norm, cls expand)
+    rewrite: bool = True  # apply converters.rewrites.for_xnnpack and xnnpack_graph (one XNNPACK island)
     # Also write debug/{tower}_{precision}.pte: the same program with each layer's output tapped as
     # an extra output, made from the same (quantized) module, for the parity checker's localization.
     debug_twin: bool = True
