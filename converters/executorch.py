@@ -7,7 +7,7 @@ same delegate); `int8_dynamic` (the default: Linear only, per-channel int8 weigh
 scales at run time; the image tower's conv stem stays fp32); `int4w` (Linear only, 4-bit weights in
 groups of 32 input channels with one scale each, int8 activations quantized per call: about half the
 bytes of int8_dynamic).
-`converters/rewrites.py` (`for_xnnpack`, then `xnnpack_graph` on the exported ops) moves LayerNorm,
+`converters/rewrites.py` (`for_xnnpack`) and `xnnpack_pass` (on the edge ops) move LayerNorm,
 the L2-norm sum, q / k / v (one Linear), class-token expands and readouts, squeezes and the
 attention mask's row minimum into the delegate: each tower lowers into one XNNPACK island, and
 only token-embedding lookups stay on portable kernels.
@@ -47,7 +47,7 @@ DEFAULT_PRECISION = "int8_dynamic"
 @dataclass(frozen=True)
 class ExecuTorchConfig:
     precision: str = DEFAULT_PRECISION  # fp32 | int8 (static, PT2E, per-channel weights) | int8_dynamic | int4w
-    rewrite: bool = True  # apply converters.rewrites.for_xnnpack and xnnpack_graph (one XNNPACK island)
+    rewrite: bool = True  # rewrites.for_xnnpack + xnnpack_pass (one XNNPACK island)
     # Also write debug/{tower}_{precision}.pte: the same program with each layer's output tapped as
     # an extra output, made from the same (quantized) module, for the parity checker's localization.
     debug_twin: bool = True
@@ -198,8 +198,9 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
         reference = module(example)
     try:
         module = _prepare(module, example, calibration, config.precision)
-        ep = _export(module, example, config.rewrite)
-        edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+        ep = torch.export.export(module, (example,))
+        edge = to_edge_transform_and_lower(ep, transform_passes=[xnnpack_pass()] if config.rewrite else None,
+                                           partitioner=[XnnpackPartitioner()])
         report = delegation_report(edge.exported_program().graph_module)  # before to_executorch()
         program = edge.to_executorch()
         twin = _tapped_program(module, example, _layer_paths(model, tower), config.rewrite) if config.debug_twin \
@@ -227,19 +228,56 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
     return artifact
 
 
-def _export(module: torch.nn.Module, example: torch.Tensor, rewrite: bool = True):
-    """torch.export, then (with `rewrite`) `rewrites.xnnpack_graph` on the exported ops, exported
-    again when it changed any: the ops XNNPACK would leave on portable kernels, each of which
-    splits the delegate, become ops it takes."""
-    ep = torch.export.export(module, (example,))
-    if not rewrite:
-        return ep
-    from .rewrites import xnnpack_graph
+def xnnpack_pass():
+    """An edge-dialect pass (run by `to_edge_transform_and_lower` after decomposition, before
+    partitioning) that rewrites the ops XNNPACK would leave on portable kernels into ops it takes,
+    each computing the same values at the program's static shapes. Every op left outside the
+    delegate splits it: open_clip's ViT had 4 XNNPACK islands, its text tower 15 (12 of them from
+    the attention mask's `amin`), MobileCLIP's FastViT 8.
+    - `expand_copy` / `repeat` that add no values (a class token, SigLIP's pooling probe, a 4-D
+      matmul's operand made a batch of 1) -> dropped, or a view;
+    - `select_copy(x, d, i)` (a class-token readout `x[:, 0]`) -> `slice_copy(x, d, i, i + 1)` + view;
+    - `squeeze_copy` / `unsqueeze_copy` / `as_strided_copy` of a contiguous input to a contiguous
+      layout -> view;
+    - `amin(x, -1)` over the last dim -> `-max(-x)` on a 4-D view (XNNPACK's max takes 4-D)."""
+    from executorch.exir.dialects._ops import ops as exir_ops
+    from executorch.exir.pass_base import ExportPass
 
-    gm = ep.module()
-    if xnnpack_graph(gm):
-        ep = torch.export.export(gm, (example,))
-    return ep
+    e = exir_ops.edge.aten
+
+    class _XnnpackFriendly(ExportPass):
+        def call_operator(self, op, args, kwargs, meta):
+            out = meta["val"] if "val" in meta.data else None
+            src = args[0] if args else None
+            inp = src.to_tensor() if hasattr(src, "to_tensor") else None
+            if not isinstance(out, torch.Tensor) or not isinstance(inp, torch.Tensor):
+                return super().call_operator(op, args, kwargs, meta)
+            shape = list(out.shape)
+            view = lambda x, sh: super(_XnnpackFriendly, self).call_operator(  # noqa: E731
+                e.view_copy.default, (x, list(sh)), {}, meta)
+            if op in (e.expand_copy.default, e.repeat.default) and inp.numel() == out.numel():
+                return src if list(inp.shape) == shape else view(src, shape)
+            if op == e.select_copy.int:
+                dim, index = args[1], args[2] % inp.shape[args[1]]
+                part = super().call_operator(e.slice_copy.Tensor, (src, dim, index, index + 1, 1), {}, meta)
+                return view(part, shape)
+            if op in (e.squeeze_copy.dims, e.squeeze_copy.dim, e.squeeze_copy.default, e.unsqueeze_copy.default) \
+                    or (op == e.as_strided_copy.default and inp.is_contiguous() and out.is_contiguous()
+                        and inp.numel() == out.numel() and inp.storage_offset() == 0
+                        and (len(args) < 4 or not args[3])):
+                return view(src, shape)
+            if op == e.amin.default:
+                dims = args[1] if len(args) > 1 else kwargs.get("dim", [])
+                dims = [d % inp.dim() for d in (dims if isinstance(dims, (list, tuple)) else [dims])]
+                if dims == [inp.dim() - 1] and 1 <= inp.dim() <= 4:
+                    x4 = view(src, [1] * (4 - inp.dim()) + list(inp.shape))
+                    neg = super().call_operator(e.neg.default, (x4,), {}, meta)
+                    top = super().call_operator(e.max.dim, (neg, 3, True), {}, meta)
+                    low = super().call_operator(e.neg.default, (self.call_getitem(top, 0, meta),), {}, meta)
+                    return view(low, shape)
+            return super().call_operator(op, args, kwargs, meta)
+
+    return _XnnpackFriendly()
 
 
 def _layer_paths(model, tower: str) -> dict[str, str]:
@@ -260,7 +298,7 @@ def _tapped_program(module: torch.nn.Module, example: torch.Tensor, paths: dict[
 
     from mobile_sdk.parity.localize import in_module_stack
 
-    ep = _export(module, example, rewrite)
+    ep = torch.export.export(module, (example,))
     last: dict[str, str] = {}
     for node in ep.graph.nodes:
         target = str(node.target)
@@ -270,7 +308,8 @@ def _tapped_program(module: torch.nn.Module, example: torch.Tensor, paths: dict[
             last[p] = node.name
     wanted = set(last.values())
     ep, specs = tap_intermediate_outputs_(ep, rules=[(lambda n: n.name in wanted, FULL_TENSOR)])
-    edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+    edge = to_edge_transform_and_lower(ep, transform_passes=[xnnpack_pass()] if rewrite else None,
+                                       partitioner=[XnnpackPartitioner()])
     strip_taps_(edge)
     by_node = {s.node_name: s.output_index for s in specs}
     return edge.to_executorch().buffer, {p: by_node[n] for p, n in last.items()}

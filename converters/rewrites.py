@@ -7,7 +7,8 @@ delegate takes.
 
 What XNNPACK (ExecuTorch 1.5.1) leaves on portable kernels in these towers, and the swap:
 - `native_layer_norm` -> `MatmulLayerNorm`: mean and variance as a linear with a 1/C row.
-- the `sum` of the L2 norm -> the sum of squares as a matmul with a ones column.
+- the `sum` of the L2 norm -> the sum of squares as a matmul with a ones column (built-in towers)
+  or each row's product with itself (`_L2NormMM`).
 - `expand` of the class token to the batch -> `cls + 0 * x[:, :1]` (slice, mul, add); towers
   that read out their tokens (`pool="tokens"`) have no class token.
 - a patchify `Conv2d` (kernel == stride, no padding) -> `PatchLinear`: the patches cut out by
@@ -15,6 +16,12 @@ What XNNPACK (ExecuTorch 1.5.1) leaves on portable kernels in these towers, and 
   speed of its GEMM (the built-in student's 4x4 patch conv: 0.18 ms as a conv, measured against
   0.07 ms in ONNX Runtime), and as a Linear the layer also takes the int8-dynamic and 4-bit recipes,
   which quantize Linear layers only (ViT towers' patch embeddings are their largest conv).
+- three q / k / v Linears on one input -> `FusedQKV`, one Linear and three column slices: in the
+  int8-dynamic and 4-bit recipes the three split the delegate after them, one island per layer.
+- timm attention (MobileCLIP's FastViT) -> its explicit form (`fused_attn = False`): SDPA's
+  decomposition (a safe softmax: any / eq / where) stays on portable kernels.
+The remaining ops XNNPACK leaves out are rewritten on the edge graph by
+`converters.executorch.xnnpack_pass`.
 """
 
 from __future__ import annotations
@@ -192,78 +199,14 @@ def for_xnnpack(tower: nn.Module, patch_linear: bool = True) -> nn.Module:
     else:
         out = export_form(tower, copy_always=True)
         _swap(out, L2Norm, lambda m: _L2NormMM())
+    for m in out.modules():  # timm attention (MobileCLIP's FastViT): its explicit form, not SDPA, whose
+        if getattr(m, "fused_attn", None) is True:  # decomposition (a safe softmax) XNNPACK leaves out
+            m.fused_attn = False
     _swap(out, nn.LayerNorm, MatmulLayerNorm)
     _swap(out, lambda m: type(m) in (BuiltinAttention, ExplicitAttention, HfExplicitAttention), _fuse_attention)
     if patch_linear:
         _swap(out, PatchLinear.applies, PatchLinear)
     return out.eval()
-
-
-def _shape(node) -> tuple[int, ...] | None:
-    val = node.meta.get("val") if hasattr(node, "meta") else None
-    return tuple(int(d) for d in val.shape) if isinstance(val, torch.Tensor) else None
-
-
-def xnnpack_graph(gm: torch.fx.GraphModule) -> int:
-    """Rewrite, in place, the aten ops of an exported tower (`ExportedProgram.module()`) that the
-    XNNPACK delegate leaves on portable kernels into ops it takes, each computing the same values
-    at the graph's static shapes. Every op left outside the delegate splits it in two: open_clip's
-    ViT had 4 XNNPACK islands, its text tower 15 (12 of them from the attention mask's `amin`).
-    - `expand` / `repeat` that add no values (a class token or SigLIP's pooling probe made a batch
-      of 1) -> dropped, or a reshape (an int8-dynamic Linear after a portable op fails to lower);
-    - `select(x, d, i)` (a class-token readout `x[:, 0]`) -> `slice(x, d, i, i + 1)` + reshape;
-    - `squeeze` / `unsqueeze` -> reshape;
-    - `amin(x, -1)` over the last dim -> `-max(-x)`, on a 4-D view (XNNPACK's max takes 4-D).
-    -> how many ops were rewritten (0: the graph is unchanged)."""
-    import operator
-
-    aten = torch.ops.aten
-    graph = gm.graph
-    changed = 0
-    reshapes = {aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default, aten.unsqueeze.default}
-    for node in list(graph.nodes):
-        if node.op != "call_function":
-            continue
-        out = _shape(node)
-        src = node.args[0] if node.args else None
-        inp = _shape(src) if isinstance(src, torch.fx.Node) else None
-        if out is None or inp is None:
-            continue
-        new = None
-        with graph.inserting_before(node):
-            if node.target is aten.expand.default and inp == out:
-                new = src
-            elif node.target in (aten.expand.default, aten.repeat.default) and math.prod(inp) == math.prod(out):
-                new = graph.call_function(aten.reshape.default, (src, list(out)))
-            elif node.target is aten.select.int:
-                dim, index = node.args[1], node.args[2]
-                index = index % inp[dim]
-                new = graph.call_function(aten.slice.Tensor, (src, dim, index, index + 1))
-                new = graph.call_function(aten.reshape.default, (new, list(out)))
-            elif node.target in reshapes:
-                new = graph.call_function(aten.reshape.default, (src, list(out)))
-            elif node.target is aten.amin.default:
-                dims = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", [])
-                dims = [d % len(inp) for d in (dims if isinstance(dims, (list, tuple)) else [dims])]
-                if dims == [len(inp) - 1] and 1 <= len(inp) <= 4:
-                    x4 = graph.call_function(aten.reshape.default, (src, [1] * (4 - len(inp)) + list(inp)))
-                    neg = graph.call_function(aten.neg.default, (x4,))
-                    top = graph.call_function(aten.max.dim, (neg, 3, True))
-                    val = graph.call_function(operator.getitem, (top, 0))
-                    low = graph.call_function(aten.neg.default, (val,))
-                    new = graph.call_function(aten.reshape.default, (low, list(out)))
-        if new is None:
-            continue
-        if new is not src:
-            new.meta.update({k: v for k, v in node.meta.items() if k in ("val", "tensor_meta", "nn_module_stack",
-                                                                          "stack_trace", "source_fn_stack")})
-        node.replace_all_uses_with(new)
-        graph.erase_node(node)
-        changed += 1
-    if changed:
-        graph.lint()
-        gm.recompile()
-    return changed
 
 
 # --------------------------------------------------------------------------- any tower

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from converters.rewrites import (ExplicitAttention, FusedQKV, MatmulLayerNorm, NotRotatable, PatchLinear, for_xnnpack,
-                                 rotate_residual, spreading_rotation, unrotate_stream, xnnpack_graph)
+                                 rotate_residual, spreading_rotation, unrotate_stream)
 from mobile_sdk.models import create_model, list_models
 
 
@@ -84,25 +84,27 @@ class _Portable(torch.nn.Module):
         return y[:, 0] + y[:, -1] + s.amin(-1).sum(-1, keepdim=True)
 
 
-def test_xnnpack_graph_rewrites_portable_ops_to_the_same_values():
+def test_xnnpack_pass_rewrites_portable_ops_to_the_same_values():
+    """The edge pass ExecuTorch lowering runs: every op of _Portable that XNNPACK would leave out
+    becomes ops it takes, and the program computes the same values."""
+    from executorch.exir import to_edge
+
+    from converters.executorch import xnnpack_pass
+
     torch.manual_seed(0)
     x = torch.randn(1, 4, 8)
     m = _Portable().eval()
-    gm = torch.export.export(m, (x,)).module()
-    aten = torch.ops.aten
-    before = [n.target for n in gm.graph.nodes if n.op == "call_function"]
-    assert {aten.expand.default, aten.select.int, aten.amin.default} <= set(before)
-    assert xnnpack_graph(gm) == before.count(aten.expand.default) + before.count(aten.select.int) + \
-        before.count(aten.amin.default) + sum(before.count(t) for t in (aten.squeeze.dim, aten.squeeze.dims,
-                                                                        aten.unsqueeze.default))
-    after = {n.target for n in gm.graph.nodes if n.op == "call_function"}
-    assert not after & {aten.expand.default, aten.select.int, aten.amin.default, aten.squeeze.dims,
-                        aten.unsqueeze.default}
+    edge = to_edge(torch.export.export(m, (x,)))
+
+    def ops(e):
+        return [str(n.target) for n in e.exported_program().graph_module.graph.nodes if n.op == "call_function"]
+
+    left_out = ("expand_copy", "select_copy", "amin", "squeeze_copy", "unsqueeze_copy")
+    assert {o for o in left_out if any(f"aten.{o}." in t for t in ops(edge))} == set(left_out)
+    after = edge.transform([xnnpack_pass()])
+    assert not [t for t in ops(after) if any(f"aten.{o}." in t for o in left_out)]
     for x in (x, torch.randn(1, 4, 8) * 10):
-        torch.testing.assert_close(gm(x), m(x))
-    ep = torch.export.export(gm, (x,))  # exports again, as the converter does
-    torch.testing.assert_close(ep.module()(x), m(x))
-    assert xnnpack_graph(ep.module()) == 0  # nothing left to rewrite
+        torch.testing.assert_close(after.exported_program().module()(x), m(x))
 
 
 # --- residual rotation (TFLite text towers) ----------------------------------------------------

@@ -324,7 +324,7 @@ def test_every_tower_exports_at_fp32_matching_eager(adapters, real_inputs, famil
     mod = platform_module(platform)
     for art in arts:
         assert art.extra["eager_check"]["cosine_min"] >= 0.9999
-        if platform == "executorch":  # one XNNPACK island (converters/rewrites.py xnnpack_graph)
+        if platform == "executorch":  # one XNNPACK island (rewrites.for_xnnpack + executorch.xnnpack_pass)
             assert art.extra["delegation"]["delegated_subgraphs"] == 1, art.extra["delegation"]
         held_out = torch.cat(x.calibration[art.tower][8:16])
         runner = mod.load(art.path)
