@@ -163,12 +163,8 @@ class FusedQKV(nn.Module):
 class _FusedBuiltinAttention(BuiltinAttention):
     """The built-in towers' `Attention` with `FusedQKV` in place of q / k / v (same function)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        q, k, v = self.proj_in(x)
-        q = self._split(q) * (self.head_dim ** -0.5)
-        attn = torch.bmm(q, self._split(k).transpose(1, 2)).softmax(dim=-1)
-        return self.out(self._merge(torch.bmm(attn, self._split(v)), b, t))
+    def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.proj_in(x)
 
 
 def _fuse_attention(m: nn.Module) -> nn.Module:
@@ -179,7 +175,8 @@ def _fuse_attention(m: nn.Module) -> nn.Module:
     fused = copy.copy(m)
     fused._modules = dict(m._modules)
     if not isinstance(m, ExplicitAttention):
-        fused._modules = {k: v for k, v in m._modules.items() if k not in ("q", "k", "v")}
+        for name in ("q", "k", "v"):
+            del fused._modules[name]
         fused.__class__ = _FusedBuiltinAttention
     fused.proj_in = FusedQKV(m.q, m.k, m.v)
     return fused

@@ -148,10 +148,14 @@ class Attention(nn.Module):
     def _merge(self, y: torch.Tensor, b: int, t: int) -> torch.Tensor:
         return y.reshape(b, self.heads, t, self.head_dim).permute(0, 2, 1, 3).reshape(b, t, self.heads * self.head_dim)
 
+    def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.q(x), self.k(x), self.v(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
-        q = self._split(self.q(x)) * (self.head_dim ** -0.5)
-        k, v = self._split(self.k(x)), self._split(self.v(x))
+        q, k, v = self._project(x)
+        q = self._split(q) * (self.head_dim ** -0.5)
+        k, v = self._split(k), self._split(v)
         attn = torch.bmm(q, k.transpose(1, 2)).softmax(dim=-1)  # (B*H, T, T)
         y = torch.bmm(attn, v)  # (B*H, T, D)
         return self.out(self._merge(y, b, t))
