@@ -19,6 +19,13 @@ Precisions:
   (`op_type_overrides`). Weights under 2048 elements stay fp16 (coremltools' threshold), and
   per_grouped_channel skips weights whose output channels do not divide by `group_size` (the
   text token table, the position embeddings).
+- `palmix`: calibrated mixed-bit palettization (`converters/palettize.py`): on the calibration
+  data, each weight gets 3, 4, 6 or 8 bits by its measured effect on the tower's output, under a
+  mean of `CoreMLConfig.mean_bits` (3.5) bits per palettized weight, and is rounded onto its k-means
+  palette with GPTQ (error feedback through the layer's input statistics) instead of to the
+  nearest entry; coremltools then stores each weight's own values as its palette ("unique" mode),
+  and the saved package is read back to check every weight is stored at its planned bits. Needs
+  calibration inputs (at least 8); costs about a minute per tower of the shipped student.
 
 Inputs are what an app has: the image tower takes float32 NCHW pixels in [0, 255] (normalization is
 in the graph) as a tensor (`image_input="tensor"`, the default) or as a `ct.ImageType` (RGB, batch
@@ -33,7 +40,10 @@ docs/coreml_palettization.json; tests/converters/test_coreml.py keeps the defaul
 file (weight.bin) size and cosine vs eager PyTorch, mean / min over the test split (interpreter with
 fp16 compute); agreement = zero-shot top-1 agreement with eager (5 tasks, 100 samples each) with
 the Core ML image and text towers together; zs = their zero-shot mean accuracy (eager: 94.4 on
-these samples); convert = wall time of both towers on 2 cores, palettization included.
+these samples); convert = wall time of both towers on 2 cores, palettization included (palmix:
+planning included, in a run that shared the cores with other jobs). Both packages, whole
+(model.mlmodel ~78 KB of it): palmix 3.5 0.618 MB (32.2x under the teacher's 19.92 MB of fp32
+weights), palmix 3.3 0.587 MB, pal4 0.695 MB, pal6 (default) 0.911 MB.
 
     config                       image MB  cos mean/min      text MB  cos mean/min      agree  zs %  convert
     fp16                           1.360   1.00000/1.00000   1.006   1.00000/1.00000   0.998  94.2   16 s
@@ -41,14 +51,19 @@ these samples); convert = wall time of both towers on 2 cores, palettization inc
     pal8 per_tensor                0.702   0.99998/0.99995   0.515   0.99999/0.99999   1.000  94.4   14 s
     pal6 per_grouped_channel g16   0.541   0.99968/0.99888   0.403   0.99995/0.99993   0.996  94.8    9 s
     pal6 per_tensor (default)      0.526   0.99951/0.99699   0.385   0.99991/0.99983   0.990  94.2    7 s
+    palmix mean 3.5 bits           0.311   0.99961/0.99825   0.228   0.99989/0.99965   0.994  94.2  259 s
+    palmix mean 3.3 bits           0.293   0.99935/0.99735   0.215   0.99984/0.99962   0.986  94.2   64 s
     pal4 per_grouped_channel g16   0.360   0.99500/0.98470   0.272   0.99903/0.99834   0.976  93.4    6 s
     pal4 per_tensor                0.357   0.99543/0.98771   0.259   0.99826/0.99663   0.972  93.8    5 s
     pal2 per_grouped_channel g16   0.189   0.82399/0.54826   0.147   0.97558/0.96236   0.718  71.2    5 s
     pal2 per_tensor                0.186   0.83593/0.58527   0.133   0.94328/0.83727   0.706  70.2    4 s
 
-The default's rule (the smallest configuration with cosine mean >= 0.99 on both towers and zero-shot
-agreement >= 0.98) picks pal6 per tensor: pal4 meets the cosine bar but flips 2.4-2.8% of the
-decisions.
+The default's rule (the smallest k-means configuration with cosine mean >= 0.99 on both towers and
+zero-shot agreement >= 0.98) picks pal6 per tensor: pal4 meets the cosine bar but flips 2.4-2.8% of
+the decisions. palmix keeps 99.4% of them at 3.5 bits a weight, smaller than pal4: its bits go
+where they move the output (8 to the token table and a 3x3 stem conv, 3 to the big readout
+projections) and its rounding follows the data. It is not the default because planning costs about
+a minute per tower; `export --budget` tries it first.
 
 coremltools is imported inside the functions that use it (it pulls TensorFlow and takes ~15 s).
 """
@@ -56,6 +71,7 @@ coremltools is imported inside the functions that use it (it pulls TensorFlow an
 from __future__ import annotations
 
 import contextlib
+import copy
 import fnmatch
 import io
 import json
@@ -77,7 +93,7 @@ from .base import Artifact, TensorSpec, atomic_output, describe
 log = logging.getLogger(__name__)
 
 PLATFORM = "coreml"
-PRECISIONS = ("fp16", "fp32", "pal2", "pal4", "pal6", "pal8")
+PRECISIONS = ("fp16", "fp32", "pal2", "pal4", "pal6", "pal8", "palmix")
 # Chosen by measurement (table in the module docstring): the smallest configuration with cosine
 # mean >= 0.99 and top-1 agreement >= 98% on the shipped student (the default's rule).
 DEFAULT_PRECISION = "pal6"
@@ -112,6 +128,7 @@ class CoreMLConfig:
     # is an error (a typo would silently palettize everything).
     overrides: tuple[tuple[str, int | None], ...] = ()
     op_type_overrides: tuple[tuple[str, int | None], ...] = ()  # e.g. {"conv": None}: keep convs fp16
+    mean_bits: float = 3.5  # palmix: mean bits per palettized weight (3 to 8)
     image_input: str = "tensor"  # image tower input: "tensor" (float32 NCHW) | "image" (ct.ImageType RGB)
     verify: bool = True  # run the saved package through the MIL interpreter (NaN / Inf check)
 
@@ -127,12 +144,17 @@ class CoreMLConfig:
         object.__setattr__(self, "overrides", _as_pairs(self.overrides, "overrides"))
         object.__setattr__(self, "op_type_overrides", _as_pairs(self.op_type_overrides, "op_type_overrides"))
         if (self.overrides or self.op_type_overrides) and self.nbits is None:
-            raise ConversionError(f"palettization overrides need a palettized precision (pal2/pal4/pal6/pal8), "
-                                  f"not {self.precision!r}")
+            raise ConversionError(f"palettization overrides need a k-means palettized precision (pal2/pal4/pal6/pal8), "
+                                  f"not {self.precision!r}" + (" (palmix picks each weight's bits itself)"
+                                                               if self.precision == "palmix" else ""))
+        if not isinstance(self.mean_bits, (int, float)) or not 3 <= self.mean_bits <= 8:
+            raise ConversionError(f"mean_bits must be a number from 3 to 8 (bits per palettized weight), "
+                                  f"got {self.mean_bits!r}")
 
     @property
     def nbits(self) -> int | None:
-        return int(self.precision[3:]) if self.precision.startswith("pal") else None
+        """The one bit width of the k-means palettized precisions (None: fp16, fp32, palmix)."""
+        return int(self.precision[3:]) if self.precision.startswith("pal") and self.precision[3:].isdigit() else None
 
 
 CONFIG = CoreMLConfig
@@ -253,6 +275,58 @@ def palettization_config(ml, config: CoreMLConfig):
                               op_type_configs=by_type or None)
 
 
+def _const_name(param: str, names: list[str]) -> str | None:
+    """The program's constant holding torch parameter `param` (torch.export lifts it as
+    "p_" + its path with "_" for "."; fp16 programs add "_to_fp16")."""
+    want = param.replace(".", "_")
+    return next((n for n in names if _match(want, n.removesuffix("_palettized"))), None)
+
+
+def unique_config(ml, nbits: dict[str, int]):
+    """The OptimizationConfig that stores each already-rounded weight of `nbits` (torch parameter
+    name -> bits) with its own distinct values as the palette (coremltools' "unique" mode), and
+    leaves every other weight fp16. A planned weight that is not a constant of the program (folded
+    into another by coremltools) is a ConversionError: its bytes would silently stay fp16."""
+    from coremltools.optimize.coreml import OpPalettizerConfig, OptimizationConfig
+
+    names = _weight_names(ml._mil_program)
+    found = {p: _const_name(p, names) for p in nbits}
+    missing = [p for p, n in found.items() if n is None]
+    if missing:
+        raise ConversionError(f"palmix: weight(s) {missing} are not constants of the converted program "
+                              f"(coremltools folded them into other ops), so they cannot be stored palettized; "
+                              f"export with pal4 / pal6 instead. The program's weights are: {', '.join(names)}")
+    return OptimizationConfig(global_config=None, op_name_configs={
+        n: OpPalettizerConfig(mode="unique", weight_threshold=1) for n in found.values()})
+
+
+def _check_plan(package: Path, nbits: dict[str, int], tower: str) -> None:
+    """Every planned weight is stored palettized with at most its planned bits (read back from the
+    saved package by the interpreter)."""
+    from .mil import MilProgram
+
+    stored = MilProgram(package).palettized
+    names = list(stored)
+    wrong = {p: (b, stored.get(_const_name(p, names))) for p, b in nbits.items()
+             if _const_name(p, names) is None or stored[_const_name(p, names)] > b}
+    if wrong:
+        raise ConversionError(f"Core ML palmix, {tower} tower: weights not stored at their planned bits "
+                              f"(planned, stored): {wrong}")
+
+
+def _palettization_record(config: CoreMLConfig, plan: dict | None) -> dict | None:
+    if plan is not None:
+        return {"mode": "calibrated_mixed", "rounding": "gptq", "mean_bits": plan["mean_bits"],
+                "target_mean_bits": plan["target_mean_bits"], "nbits": plan["nbits"],
+                "calibration_n": plan["calibration_n"], "sensitivity_n": plan["sensitivity_n"]}
+    if config.nbits is None:
+        return None
+    return {"mode": "kmeans", "nbits": config.nbits, "granularity": config.granularity,
+            "group_size": int(config.group_size) if config.granularity == "per_grouped_channel" else None,
+            "overrides": [list(p) for p in config.overrides],
+            "op_type_overrides": [list(p) for p in config.op_type_overrides]}
+
+
 def _dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
@@ -308,6 +382,12 @@ def convert(model, tower: str, example: torch.Tensor, config: CoreMLConfig, out_
     inputs = [example] + calibration
     with torch.no_grad():
         reference = torch.cat([module(x) for x in inputs]).numpy()
+    plan = None
+    if config.precision == "palmix":  # round a copy's weights on the calibration data (palettize.py)
+        from .palettize import palettize_mixed
+
+        module = copy.deepcopy(module)
+        plan = palettize_mixed(module, calibration, config.mean_bits)
     ct = _import_ct()
     step = "export"
     try:
@@ -322,6 +402,9 @@ def convert(model, tower: str, example: torch.Tensor, config: CoreMLConfig, out_
                 step = "palettize"
                 opt = palettization_config(ml, config)
                 ml = ct.optimize.coreml.palettize_weights(ml, opt)
+            elif plan is not None:
+                step = "palettize"
+                ml = ct.optimize.coreml.palettize_weights(ml, unique_config(ml, plan["nbits"]))
     except (ConversionError, DataError):
         raise
     except Exception as e:  # name the step that failed
@@ -340,11 +423,7 @@ def convert(model, tower: str, example: torch.Tensor, config: CoreMLConfig, out_
         "input_type": "image" if tower == "image" and config.image_input == "image" else "tensor",
         "compute_precision": "fp32" if config.precision == "fp32" else "fp16",
         "minimum_deployment_target": "iOS18",
-        "palettization": None if config.nbits is None else {
-            "mode": "kmeans", "nbits": config.nbits, "granularity": config.granularity,
-            "group_size": int(config.group_size) if config.granularity == "per_grouped_channel" else None,
-            "overrides": [list(p) for p in config.overrides],
-            "op_type_overrides": [list(p) for p in config.op_type_overrides]},
+        "palettization": _palettization_record(config, plan),
     })
     json_path = path.with_suffix(".json")
     # Both files are built beside their final names and renamed only when everything passed: the
@@ -358,6 +437,8 @@ def convert(model, tower: str, example: torch.Tensor, config: CoreMLConfig, out_
                                   f"{type(e).__name__}: {e}") from e
         if config.verify:
             artifact.extra["verify"] = _verify(tmp_pkg, inputs, reference, tower)
+            if plan is not None:
+                _check_plan(tmp_pkg, plan["nbits"], tower)
         weights = tmp_pkg / "Data" / "com.apple.CoreML" / "weights" / "weight.bin"
         artifact.extra["weights_bytes"] = weights.stat().st_size if weights.is_file() else 0
         artifact.extra["bytes"] = _dir_bytes(tmp_pkg)

@@ -24,7 +24,7 @@ from .errors import ConfigError, ConversionError
 CANDIDATES = {
     "executorch": ["int4w", "int8_dynamic", "int8", "fp32"],
     "tflite": ["int4w", "int8", "int8_cpu", "fp16", "fp32"],
-    "coreml": ["pal4", "pal6", "pal8", "fp16"],
+    "coreml": ["palmix", "pal4", "pal6", "pal8", "fp16"],
 }
 
 

@@ -112,7 +112,7 @@ def model_section(model, meta: dict, checkpoint: Path | None, vocab_file: str = 
 # The precision an app loads by default on each platform: the first of these that was exported
 # (both towers, or the image tower for an image-only export); else `int8`, else the first one.
 APP_DEFAULTS = {"tflite": ("int8_cpu", "int8"), "executorch": ("int8_dynamic", "int8"),
-                "coreml": ("pal6", "pal4", "pal8", "pal3", "pal2", "pal1", "fp16")}
+                "coreml": ("pal6", "pal4", "palmix", "pal8", "pal3", "pal2", "pal1", "fp16")}
 
 
 def mark_defaults(arts: list[dict]) -> list[dict]:

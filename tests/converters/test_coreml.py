@@ -88,7 +88,7 @@ def _default(tower):
 
 def test_module_contract():
     assert coreml.PLATFORM == "coreml" and coreml.CONFIG is CoreMLConfig
-    assert set(coreml.PRECISIONS) == {"fp16", "fp32", "pal2", "pal4", "pal6", "pal8"}
+    assert set(coreml.PRECISIONS) == {"fp16", "fp32", "pal2", "pal4", "pal6", "pal8", "palmix"}
     assert {_default("image"), _default("text")} <= set(coreml.PRECISIONS)
     assert CoreMLConfig().precision in coreml.PRECISIONS
     assert callable(coreml.load)
@@ -103,8 +103,13 @@ def test_config_validation():
         CoreMLConfig("fp16", image_input="bgr")
     with pytest.raises(ConversionError, match="nbits must be one of"):
         CoreMLConfig("pal4", overrides={"*": 5})
-    with pytest.raises(ConversionError, match="need a palettized precision"):
+    with pytest.raises(ConversionError, match="need a k-means palettized precision"):
         CoreMLConfig("fp16", overrides={"*mlp*": None})
+    with pytest.raises(ConversionError, match="palmix picks each weight's bits itself"):
+        CoreMLConfig("palmix", overrides={"*mlp*": 8})
+    with pytest.raises(ConversionError, match="mean_bits must be a number from 3 to 8"):
+        CoreMLConfig("palmix", mean_bits=2)
+    assert CoreMLConfig("palmix").nbits is None and CoreMLConfig("palmix").mean_bits == 3.5
     cfg = CoreMLConfig("pal4", overrides={"*mlp*": None, "blocks_0_*": 8})
     assert cfg.overrides == (("*mlp*", None), ("blocks_0_*", 8)) and cfg.nbits == 4
     hash(cfg)  # frozen and hashable once dicts became pairs
@@ -264,6 +269,49 @@ def test_palettization_overrides(tmp_path):
     assert art.extra["verify"]["palettized_nbits"] == {2: 1}  # only the embedding table
     with pytest.raises(ConversionError, match=re.escape("pattern(s) ['*attn*'] match no weight")):
         convert(tiny, "text", IDS, CoreMLConfig("pal4", overrides={"*attn*": None}), tmp_path)
+
+
+def _id_batches(n):
+    return [torch.randint(0, 37, (1, 12), dtype=torch.int32, generator=torch.Generator().manual_seed(i))
+            for i in range(1, n + 1)]
+
+
+@pytest.mark.slow
+def test_palmix_stores_each_weight_at_the_bits_it_was_given(tmp_path):
+    """Calibrated mixed-bit palettization: the package holds every planned weight palettized at no
+    more than its planned bits (read back by the interpreter), within the mean, close to eager."""
+    from converters.mil import MilProgram
+
+    tiny = DualEncoder.from_towers(text=TinyText())
+    art = convert(tiny, "text", IDS, CoreMLConfig("palmix", mean_bits=4.0), tmp_path, calibration=_id_batches(32))
+    rec = art.extra["palettization"]
+    assert rec["mode"] == "calibrated_mixed" and rec["calibration_n"] == 32
+    assert set(rec["nbits"]) == {"tok.weight", "fc.weight", "proj.weight"} and rec["mean_bits"] <= 4.0
+    stored = {n.removeprefix("p_").split("_to_fp16")[0]: b for n, b in MilProgram(art.path).palettized.items()}
+    planned = {k.replace(".", "_"): b for k, b in rec["nbits"].items()}
+    assert set(stored) == set(planned) and all(stored[k] <= planned[k] for k in planned), (stored, planned)
+    assert art.extra["verify"]["cosine_mean"] > 0.99
+    assert json.loads(art.path.with_suffix(".json").read_text())["extra"]["palettization"]["nbits"] == rec["nbits"]
+
+
+@pytest.mark.slow
+def test_palmix_refuses_a_plan_it_cannot_store_and_writes_nothing(tmp_path, monkeypatch):
+    import converters.palettize as palettize
+
+    real = palettize.palettize_mixed
+
+    def plan_with_a_folded_weight(module, inputs, mean_bits):
+        plan = real(module, inputs, mean_bits)
+        plan["nbits"]["gone.weight"] = 4
+        return plan
+
+    monkeypatch.setattr(palettize, "palettize_mixed", plan_with_a_folded_weight)
+    tiny = DualEncoder.from_towers(text=TinyText())
+    with pytest.raises(ConversionError, match=r"\['gone.weight'\] are not constants of the converted program"):
+        convert(tiny, "text", IDS, CoreMLConfig("palmix"), tmp_path, calibration=_id_batches(8))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DataError, match="at least 8"):
+        convert(tiny, "text", IDS, CoreMLConfig("palmix"), tmp_path, calibration=_id_batches(3))
 
 
 @pytest.mark.slow
