@@ -20,6 +20,9 @@ What XNNPACK (ExecuTorch 1.5.1) leaves on portable kernels in these towers, and 
   int8-dynamic and 4-bit recipes the three split the delegate after them, one island per layer.
 - timm attention (MobileCLIP's FastViT) -> its explicit form (`fused_attn = False`): SDPA's
   decomposition (a safe softmax: any / eq / where) stays on portable kernels.
+- a stride-1 depthwise conv of more than 25 taps (FastViT's 7x7) -> `BandedDepthwise`, row bands of
+  at most 25 taps summed: XNNPACK's depthwise kernels stop at 25 taps and a 7x7 one ran on its
+  general convolution at 18x ONNX Runtime's time (MobileCLIP2-S0 image tower: 2.45x faster as bands).
 The remaining ops XNNPACK leaves out are rewritten on the edge graph by
 `converters.executorch.xnnpack_pass`.
 """
@@ -182,11 +185,53 @@ def _fuse_attention(m: nn.Module) -> nn.Module:
     return fused
 
 
+class BandedDepthwise(nn.Module):
+    """A stride-1 depthwise Conv2d of more than 25 taps (FastViT's 7x7) as row bands of at most 25
+    taps each (7x7: 3x7 + 3x7 + 1x7), their outputs cropped and summed: the same function. XNNPACK
+    (ExecuTorch 1.5.1) has depthwise kernels up to 25 taps; a 7x7 one falls back to its general
+    convolution (IGEMM), which ran MobileCLIP2-S0's image tower at 159 ms of depthwise time against
+    ONNX Runtime's 9 ms (benchmarks/fastvit_profile.py)."""
+
+    MAX_TAPS = 25
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        kh, kw = conv.kernel_size
+        rows = self.MAX_TAPS // kw
+        self.kh, self.ph = kh, conv.padding[0]
+        self.starts = list(range(0, kh, rows))
+        w = conv.weight.detach()
+        self.bands = nn.ModuleList()
+        for r0 in self.starts:
+            k = min(rows, kh - r0)
+            band = nn.Conv2d(conv.in_channels, conv.out_channels, (k, kw), padding=conv.padding, groups=conv.groups,
+                             bias=conv.bias is not None and r0 == 0)
+            band.weight.data = w[:, :, r0:r0 + k].clone()
+            if band.bias is not None:
+                band.bias.data = conv.bias.detach().clone()
+            self.bands.append(band)
+
+    @classmethod
+    def applies(cls, m: nn.Module) -> bool:
+        return (type(m) is nn.Conv2d and m.groups > 1 and m.groups == m.in_channels == m.out_channels
+                and tuple(m.stride) == (1, 1) and tuple(m.dilation) == (1, 1) and isinstance(m.padding, tuple)
+                and m.padding_mode == "zeros" and m.kernel_size[0] * m.kernel_size[1] > cls.MAX_TAPS
+                and m.kernel_size[1] <= cls.MAX_TAPS and m.kernel_size[0] > 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.shape[2] + 2 * self.ph - self.kh + 1  # the full kernel's output rows
+        out = None
+        for r0, band in zip(self.starts, self.bands):  # band output row r0 + y holds rows r0.. of output y
+            part = band(x)[:, :, r0:r0 + h]
+            out = part if out is None else out + part
+        return out
+
+
 def for_xnnpack(tower: nn.Module, patch_linear: bool = True) -> nn.Module:
     """A rewritten deep copy of a tower (same weights, same function) in ops the XNNPACK delegate
     takes: the built-in towers' readout and L2 norm, every LayerNorm as `MatmulLayerNorm`, every
-    patchify conv as `PatchLinear` (unless `patch_linear` is False), and for any other tower `export_form`'s swaps first (attention,
-    masks)."""
+    patchify conv as `PatchLinear` (unless `patch_linear` is False), every large depthwise conv as
+    `BandedDepthwise`, and for any other tower `export_form`'s swaps first (attention, masks)."""
     from mobile_sdk.models.adapter import L2Norm
 
     if isinstance(tower, (ImageEncoder, TextEncoder)):
@@ -203,6 +248,7 @@ def for_xnnpack(tower: nn.Module, patch_linear: bool = True) -> nn.Module:
     _swap(out, lambda m: type(m) in (BuiltinAttention, ExplicitAttention, HfExplicitAttention), _fuse_attention)
     if patch_linear:
         _swap(out, PatchLinear.applies, PatchLinear)
+    _swap(out, BandedDepthwise.applies, BandedDepthwise)
     return out.eval()
 
 

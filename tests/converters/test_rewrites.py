@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from converters.rewrites import (ExplicitAttention, FusedQKV, MatmulLayerNorm, NotRotatable, PatchLinear, for_xnnpack,
+from converters.rewrites import (BandedDepthwise, ExplicitAttention, FusedQKV, MatmulLayerNorm, NotRotatable, PatchLinear, for_xnnpack,
                                  rotate_residual, spreading_rotation, unrotate_stream)
 from mobile_sdk.models import create_model, list_models
 
@@ -51,6 +51,29 @@ def test_patch_linear_matches_the_patchify_conv(cin, k, size, bias):
                                   torch.nn.Conv2d(3, 8, 2, stride=2, dilation=2)])
 def test_patch_linear_leaves_other_convs_alone(conv):
     assert not PatchLinear.applies(conv)
+
+
+@pytest.mark.parametrize("k,pad,size,bias", [((7, 7), (3, 3), (16, 12), True), ((9, 9), (4, 4), (9, 11), False),
+                                              ((7, 5), (0, 2), (12, 8), True), ((7, 7), (1, 0), (10, 10), True)])
+def test_banded_depthwise_matches_the_depthwise_conv(k, pad, size, bias):
+    """Row bands of <= 25 taps (7x7: 3 + 3 + 1 rows; 9x9: 2 x 4 + 1; 7x5: 5 + 2), any padding."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 6, k, padding=pad, groups=6, bias=bias)
+    assert BandedDepthwise.applies(conv)
+    banded = BandedDepthwise(conv)
+    assert all(b.kernel_size[0] * b.kernel_size[1] <= 25 for b in banded.bands)
+    x = torch.randn(2, 6, *size)
+    with torch.no_grad():
+        assert torch.allclose(banded(x), conv(x), atol=1e-5)
+    tower = for_xnnpack(torch.nn.Sequential(conv, torch.nn.Conv2d(6, 6, 7, padding=3, groups=6, stride=2)))
+    assert [type(m).__name__ for m in tower] == ["BandedDepthwise", "Conv2d"]  # stride 2 stays a conv
+
+
+@pytest.mark.parametrize("conv", [torch.nn.Conv2d(6, 6, 5, padding=2, groups=6), torch.nn.Conv2d(6, 6, 7, padding=3),
+                                  torch.nn.Conv2d(6, 12, 7, padding=3, groups=6), torch.nn.Conv2d(6, 6, 7, groups=6, dilation=2),
+                                  torch.nn.Conv2d(6, 6, (1, 31), groups=6), torch.nn.Conv2d(6, 6, 7, padding="same", groups=6)])
+def test_banded_depthwise_leaves_other_convs_alone(conv):
+    assert not BandedDepthwise.applies(conv)
 
 
 def test_fused_qkv_attention_matches_multihead_attention():
