@@ -150,25 +150,7 @@ def layer_order(tower: torch.nn.Module, x: torch.Tensor, precision: str) -> dict
 def et_events(prof: EtProfile) -> tuple[list[tuple[str, float]], float | None]:
     """[(XNNPACK operator, p50 ms over the runs, the first dropped)] in execution order, and the
     delegate call's p50."""
-    from executorch.devtools import Inspector
-
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "run.etdp"
-        prof.mod.write_etdump_result_to_file(str(path))
-        inspector = Inspector(etdump_path=str(path))
-    seq, delegate = [], None
-    for block in inspector.event_blocks:
-        if block.name != "Execute":
-            continue
-        for ev in block.events:
-            if not ev.perf_data:
-                continue
-            ms = float(np.median(ev.perf_data.raw[1:] or ev.perf_data.raw))
-            if ev.name == "DELEGATE_CALL":
-                delegate = ms
-            elif ev.is_delegated_op:
-                seq.append((re.sub(r" #\d+$", "", ev.name), ms))
-    return seq, delegate
+    return prof.events()
 
 
 def et_kind(op: str, layer: str | None) -> str:

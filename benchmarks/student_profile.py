@@ -58,7 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.xnnpack_kernels import (EtRunner, One, interleaved, lower_executorch,  # noqa: E402
+from benchmarks.xnnpack_kernels import (EtProfile, EtRunner, One, interleaved, lower_executorch,  # noqa: E402
                                         ort_session, set_threads)
 
 GROUPS = ("stem conv1", "stem conv2", "stem conv3", "stem conv4", "patch embedding", "block Linears",
@@ -217,37 +217,15 @@ def _mean(v: list[float]) -> float:
     return float(a[a <= np.percentile(a, 95)].mean())  # the first run and the top 5% (preemption) dropped
 
 
-class EtOps:
+class EtOps(EtProfile):
     """A .pte with ETDump on; `result()` -> [(op, ms)] in execution order, the delegate call's ms."""
 
     def __init__(self, pte: bytes):
-        from executorch.extension.pybindings import portable_lib
-
         self.pte = pte  # the runtime does not own it
-        self.mod = portable_lib._load_for_executorch_from_buffer(pte, enable_etdump=True)
-
-    def __call__(self, x):
-        self.mod.forward((x,))
+        super().__init__(pte)
 
     def result(self):
-        from executorch.devtools import Inspector
-
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / "run.etdp"
-            self.mod.write_etdump_result_to_file(str(path))
-            inspector = Inspector(etdump_path=str(path))
-        seq, call = [], None
-        for block in inspector.event_blocks:
-            if block.name != "Execute":
-                continue
-            for ev in block.events:
-                if not ev.perf_data:
-                    continue
-                if ev.name == "DELEGATE_CALL":
-                    call = _mean(list(ev.perf_data.raw))
-                elif ev.is_delegated_op:
-                    seq.append((ev.name, _mean(list(ev.perf_data.raw))))
-        return seq, call
+        return self.events(reduce=_mean, keep_index=True)
 
 
 class OrtOps:

@@ -406,27 +406,35 @@ class EtProfile:
     def __call__(self, x: torch.Tensor) -> None:
         self.mod.forward((x,))
 
-    def result(self) -> dict:
-        """{op kind: ms}, {int8 GEMM role: ms} per inference (p50 of each op over the runs, the
-        first dropped), and the delegate call's p50."""
+    def events(self, reduce=None, keep_index: bool = False) -> tuple[list[tuple[str, float]], float | None]:
+        """[(XNNPACK operator, ms)] in execution order and the delegate call's ms, each reduced
+        over the runs so far by `reduce` (default: p50 with the first run dropped); operator names
+        lose their " #k" suffix unless `keep_index`."""
         from executorch.devtools import Inspector
 
+        reduce = reduce or (lambda raw: float(np.median(raw[1:] or raw)))
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "run.etdp"
             self.mod.write_etdump_result_to_file(str(path))
             inspector = Inspector(etdump_path=str(path))
-        seq, delegate = [], None  # (kind, ms) in execution order
+        seq, delegate = [], None
         for block in inspector.event_blocks:
             if block.name != "Execute":
                 continue
             for ev in block.events:
                 if not ev.perf_data:
                     continue
-                ms = float(np.median(ev.perf_data.raw[1:] or ev.perf_data.raw))
+                ms = reduce(list(ev.perf_data.raw))
                 if ev.name == "DELEGATE_CALL":
                     delegate = ms
                 elif ev.is_delegated_op:
-                    seq.append((re.sub(r" #\d+$", "", ev.name), ms))
+                    seq.append((ev.name if keep_index else re.sub(r" #\d+$", "", ev.name), ms))
+        return seq, delegate
+
+    def result(self) -> dict:
+        """{op kind: ms}, {int8 GEMM role: ms} per inference (p50 of each op over the runs, the
+        first dropped), and the delegate call's p50."""
+        seq, delegate = self.events()  # (kind, ms) in execution order
         kinds, roles = defaultdict(float), defaultdict(float)
         for (kind, ms), role in zip(seq, et_roles([k for k, _ in seq])):
             kinds[kind] += ms

