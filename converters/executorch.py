@@ -185,6 +185,8 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
+    if config.precision == "int8" and not calibration:  # before any export: fail fast
+        raise DataError("static int8 needs calibration inputs (calibration_data/); got none")
     module = tower_module(model, tower)
     if config.rewrite:
         from .rewrites import for_xnnpack
