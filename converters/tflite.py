@@ -13,7 +13,10 @@ The route:
   quantizer's per-node denylist), and gives the second input of every BATCH_MATMUL (K, V) a
   symmetric range so its zero point is 0, which XNNPACK needs to take an int8 BATCH_MATMUL. Each
   tower then runs as ONE XNNPACK partition (the naive int8 image tower: 42), with no change to the
-  model; inputs, outputs, FULLY_CONNECTED, CONV_2D and BATCH_MATMUL stay int8.
+  model; inputs, outputs, FULLY_CONNECTED, CONV_2D and BATCH_MATMUL stay int8, except a
+  convolution of at most 32 products per output (a 3x3 conv on 3 pixel channels), kept float:
+  XNNPACK runs the student's first conv 3x slower in int8 than in fp32 on an AVX2 host (256 vs 88
+  us; benchmarks/student_profile.py), and its weights are few.
 - Text towers are exported with their residual stream centred and rotated
   (`converters.rewrites.rotate_residual`, the same function in float): the trained text towers
   carry a few outlier channels (the shipped student: up to |16| where most channels stay under
@@ -83,6 +86,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "tflite"
 PRECISIONS = ("fp32", "fp16", "int8", "int8_cpu", "int4w")
+SHORT_CONV = 32  # int8_cpu: convolutions with at most this many products per output stay float
 # int4w: the fp32 model's weights in 4 bits, blocks of 32 input channels with one scale each, and
 # int8 activations quantized per call (LiteRT Quantizer's dynamic_wi4b32_afp32 recipe; XNNPACK's
 # qd8-f32-qb4w kernels). On the shipped student: image 1.01 MB / text 0.34 MB, test cosine 0.9992.
@@ -380,10 +384,17 @@ def _float_islands(calibrated: bytes) -> list[str]:
 
     it = Interpreter(model_content=calibrated,
                      experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    names = {t["index"]: t["name"] for t in it.get_tensor_details()}
+    details = it.get_tensor_details()
+    names = {t["index"]: t["name"] for t in details}
+    shapes = {t["index"]: tuple(t["shape"]) for t in details}
     ops = it._get_ops_details()
     fp32_only = {"SOFTMAX", "GELU", "RSQRT", "SQRT", "DIV", "MAXIMUM", "SQUARED_DIFFERENCE", "MEAN", "SUM"}
     keep = [names[op["outputs"][0]] for op in ops if op["op_name"] in fp32_only]
+    # A convolution of at most SHORT_CONV products per output (a 3x3 conv on 3 pixel channels: 27)
+    # runs 3x slower in XNNPACK's int8 than in its fp32 on this host (the student's first conv: 256
+    # vs 88 us, benchmarks/student_profile.py); patch embeddings (3 x 16 x 16 and up) stay int8.
+    keep += [names[op["outputs"][0]] for op in ops if op["op_name"] == "CONV_2D"
+             and int(np.prod(shapes[op["inputs"][1]][1:])) <= SHORT_CONV]
     # The arithmetic right after a normalizer (x * rsqrt, * gamma, + beta, var + eps) stays float too.
     producer = {o: op for op in ops for o in op["outputs"]}
     floaty = {op["outputs"][0] for op in ops if op["op_name"] in fp32_only}

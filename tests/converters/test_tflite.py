@@ -178,6 +178,16 @@ def test_int8_cpu_runs_as_one_xnnpack_partition(converted, tower):
     assert arts["int8"].extra["xnnpack_partitions"] > 1  # full-integer softmax, GELU, LayerNorm split it
     assert arts["int8_cpu"].extra["float_tensors"] > 0  # the float islands
     assert arts["int8_cpu"].outputs[0].dtype == "int8"
+    if tower == "image":  # the first 3x3 conv sums 27 products: float (3x faster in XNNPACK here), the rest int8
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=str(arts["int8_cpu"].path))
+        dtype = {t["index"]: t["dtype"] for t in it.get_tensor_details()}
+        shape = {t["index"]: tuple(t["shape"]) for t in it.get_tensor_details()}
+        convs = [(int(np.prod(shape[op["inputs"][1]][1:])), dtype[op["inputs"][1]]) for op in it._get_ops_details()
+                 if op["op_name"] == "CONV_2D"]
+        assert [d for k, d in convs if k <= tflite.SHORT_CONV] == [np.float32], convs
+        assert len(convs) > 1 and all(d == np.int8 for k, d in convs if k > tflite.SHORT_CONV), convs
 
 
 @pytest.mark.slow
