@@ -61,8 +61,8 @@ weights), palmix 3.3 0.587 MB, pal4 0.695 MB, pal6 (default) 0.911 MB.
 The default's rule (the smallest k-means configuration with cosine mean >= 0.99 on both towers and
 zero-shot agreement >= 0.98) picks pal6 per tensor: pal4 meets the cosine bar but flips 2.4-2.8% of
 the decisions. palmix keeps 99.4% of them at 3.5 bits a weight, smaller than pal4: its bits go
-where they move the output (8 to the token table and a 3x3 stem conv, 3 to the big readout
-projections) and its rounding follows the data. It is not the default because planning costs about
+where they move the output (8 to the token table and the position embeddings, 6 to the 3x3 stem
+convs, 3 to the big readout projections) and its rounding follows the data. It is not the default because planning costs about
 a minute per tower; `export --budget` tries it first.
 
 coremltools is imported inside the functions that use it (it pulls TensorFlow and takes ~15 s).
