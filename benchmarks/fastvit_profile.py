@@ -48,7 +48,6 @@ import re
 import sys
 import tempfile
 import time
-import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -60,7 +59,8 @@ for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from xnnpack_kernels import EtProfile, EtRunner, interleaved, ort_session, ort_sessions, set_threads  # noqa: E402
+from xnnpack_kernels import (EtProfile, EtRunner, interleaved, ort_session, ort_sessions, set_threads,  # noqa: E402
+                             start_run)
 
 MODEL = "MobileCLIP2-S0"
 ET_PRECISIONS = ("fp32", "int8_dynamic")
@@ -360,15 +360,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "fastvit-profile")
     ap.add_argument("--rebuild", action="store_true", help="convert again (after a converter change)")
     args = ap.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore")
-    args.work.mkdir(parents=True, exist_ok=True)
-    import onnxruntime
-
-    import executorch.version
-
-    print(f"torch {torch.__version__}, executorch {executorch.version.__version__}, onnxruntime "
-          f"{onnxruntime.__version__}; {os.cpu_count()} CPUs; work {args.work}", flush=True)
+    start_run(args.work)
     ptes, tower, x = build(args.work, ET_PRECISIONS, args.rebuild)
     layers = {p: layer_order(tower, x, p) for p in ET_PRECISIONS}
     with torch.no_grad():

@@ -517,6 +517,19 @@ def profile_towers(towers: dict, work: Path, threads: int, runs: int, measured: 
 
 
 # --------------------------------------------------------------------------- main
+def start_run(work: Path) -> None:
+    """Quiet backends, the work folder, and a line naming the versions and the CPU count."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore")
+    work.mkdir(parents=True, exist_ok=True)
+    import onnxruntime
+
+    import executorch.version
+
+    print(f"torch {torch.__version__}, executorch {executorch.version.__version__}, onnxruntime "
+          f"{onnxruntime.__version__}; {os.cpu_count()} CPUs; work {work}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -526,15 +539,7 @@ def main() -> None:
     ap.add_argument("--only", choices=["image", "text"], nargs="+", default=["image", "text"])
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "xnnpack-kernels")
     args = ap.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore")
-    args.work.mkdir(parents=True, exist_ok=True)
-    import onnxruntime
-
-    import executorch.version
-
-    print(f"torch {torch.__version__}, executorch {executorch.version.__version__}, onnxruntime "
-          f"{onnxruntime.__version__}; {os.cpu_count()} CPUs; work {args.work}", flush=True)
+    start_run(args.work)
     t0 = time.perf_counter()
     ops = build_ops(args.work, args.only)
     towers = build_towers(args.work, args.only) if args.towers else {}
