@@ -300,15 +300,11 @@ def unique_config(ml, nbits: dict[str, int]):
         n: OpPalettizerConfig(mode="unique", weight_threshold=1) for n in found.values()})
 
 
-def _check_plan(package: Path, nbits: dict[str, int], tower: str) -> None:
-    """Every planned weight is stored palettized with at most its planned bits (read back from the
-    saved package by the interpreter)."""
-    from .mil import MilProgram
-
-    stored = MilProgram(package).palettized
-    names = list(stored)
-    wrong = {p: (b, stored.get(_const_name(p, names))) for p, b in nbits.items()
-             if _const_name(p, names) is None or stored[_const_name(p, names)] > b}
+def _check_plan(stored: dict[str, int], nbits: dict[str, int], tower: str) -> None:
+    """Every planned weight (`nbits`: torch name -> bits) is stored palettized (`stored`: the saved
+    program's palettized weights -> bits) with at most its planned bits."""
+    at = {p: stored.get(_const_name(p, list(stored)) or "") for p in nbits}
+    wrong = {p: (b, at[p]) for p, b in nbits.items() if at[p] is None or at[p] > b}
     if wrong:
         raise ConversionError(f"Core ML palmix, {tower} tower: weights not stored at their planned bits "
                               f"(planned, stored): {wrong}")
@@ -336,10 +332,12 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
 
 
-def _verify(package: Path, inputs: list[torch.Tensor], reference: np.ndarray, tower: str) -> dict:
+def _verify(package: Path, inputs: list[torch.Tensor], reference: np.ndarray, tower: str,
+            planned: dict[str, int] | None = None) -> dict:
     """Run the saved package through the interpreter (the program's own dtypes: fp16 programs are
     rounded to fp16 after each op, so fp16 overflow shows too). NaN / Inf -> ConversionError naming
-    the first op that produced one."""
+    the first op that produced one. `planned` (palmix: torch weight name -> bits): every such weight
+    must be stored at no more than its bits (`_check_plan`)."""
     from .mil import MilProgram
 
     try:
@@ -347,6 +345,8 @@ def _verify(package: Path, inputs: list[torch.Tensor], reference: np.ndarray, to
     except ConversionError as e:
         raise ConversionError(f"Core ML verify step of the {tower} tower: the saved package cannot be "
                               f"interpreted: {e}") from e
+    if planned is not None:  # palmix: each weight at no more than its planned bits
+        _check_plan(prog.palettized, planned, tower)
     outs = []
     for i, x in enumerate(inputs):
         out = prog(x.numpy())
@@ -436,9 +436,7 @@ def convert(model, tower: str, example: torch.Tensor, config: CoreMLConfig, out_
             raise ConversionError(f"Core ML save step of the {tower} tower ({config.precision}) failed: "
                                   f"{type(e).__name__}: {e}") from e
         if config.verify:
-            artifact.extra["verify"] = _verify(tmp_pkg, inputs, reference, tower)
-            if plan is not None:
-                _check_plan(tmp_pkg, plan["nbits"], tower)
+            artifact.extra["verify"] = _verify(tmp_pkg, inputs, reference, tower, plan and plan["nbits"])
         weights = tmp_pkg / "Data" / "com.apple.CoreML" / "weights" / "weight.bin"
         artifact.extra["weights_bytes"] = weights.stat().st_size if weights.is_file() else 0
         artifact.extra["bytes"] = _dir_bytes(tmp_pkg)

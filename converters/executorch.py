@@ -81,6 +81,8 @@ def _quantize(module: torch.nn.Module, example: torch.Tensor, calibration: list[
         XNNPACKQuantizer, get_symmetric_quantization_config)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    if not dynamic and not calibration:  # before any export: fail fast
+        raise DataError("static int8 needs calibration inputs (calibration_data/); got none")
     qconfig = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
     # Only the inputs, weights and outputs of Linear and Conv2d layers are quantized; everything
     # between them (residual adds, LayerNorm, softmax, GELU, the L2-norm tail) stays fp32 inside
@@ -97,8 +99,6 @@ def _quantize(module: torch.nn.Module, example: torch.Tensor, calibration: list[
     if not dynamic:
         quantizer = quantizer.set_module_type(torch.nn.Conv2d, qconfig)
     prepared = prepare_pt2e(graph, quantizer)
-    if not dynamic and not calibration:
-        raise DataError("static int8 needs calibration inputs (calibration_data/); got none")
     # Static: activation ranges come from the calibration data. Dynamic: activations are quantized
     # at run time, but the weight observers still need one pass to see the weights.
     for x in (calibration if not dynamic else [example]):
@@ -185,8 +185,6 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    if config.precision == "int8" and not calibration:  # before any export: fail fast
-        raise DataError("static int8 needs calibration inputs (calibration_data/); got none")
     module = tower_module(model, tower)
     if config.rewrite:
         from .rewrites import for_xnnpack

@@ -216,7 +216,7 @@ class BandedDepthwise(nn.Module):
         return (type(m) is nn.Conv2d and m.groups > 1 and m.groups == m.in_channels == m.out_channels
                 and tuple(m.stride) == (1, 1) and tuple(m.dilation) == (1, 1) and isinstance(m.padding, tuple)
                 and m.padding_mode == "zeros" and m.kernel_size[0] * m.kernel_size[1] > cls.MAX_TAPS
-                and m.kernel_size[1] <= cls.MAX_TAPS and m.kernel_size[0] > 1)
+                and m.kernel_size[1] <= cls.MAX_TAPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.shape[2] + 2 * self.ph - self.kh + 1  # the full kernel's output rows
