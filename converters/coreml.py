@@ -25,7 +25,10 @@ Precisions:
   palette with GPTQ (error feedback through the layer's input statistics) instead of to the
   nearest entry; coremltools then stores each weight's own values as its palette ("unique" mode),
   and the saved package is read back to check every weight is stored at its planned bits. Needs
-  calibration inputs (at least 8); costs about a minute per tower of the shipped student.
+  calibration inputs (at least 8); costs about a minute per tower of the shipped student. Known
+  limit: a tower whose weights are mostly one table (a 49408-token vocabulary on a narrow text
+  tower) cannot raise that table above 3 bits within the mean, and parity then fails it (seen on a
+  seeded narrow Hugging Face CLIP: text cosine 0.83); pal4 / pal6 are the fallback.
 
 Inputs are what an app has: the image tower takes float32 NCHW pixels in [0, 255] (normalization is
 in the graph) as a tensor (`image_input="tensor"`, the default) or as a `ct.ImageType` (RGB, batch
