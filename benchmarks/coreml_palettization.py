@@ -2,7 +2,10 @@
 through the MIL interpreter by the parity checker, as a table.
 
     python benchmarks/coreml_palettization.py [--checkpoint PATH] [--out runs/coreml_sweep] [--n 100]
-        [--configs pal6:per_tensor,pal4:per_grouped_channel:16,palmix:3.5,...] [--json FILE]
+        [--configs pal6:per_tensor,pal4:per_grouped_channel:16,pal4:per_tensor:pcs,palmix:3.5,...] [--json FILE]
+
+A config is PRECISION[:GRANULARITY[:GROUP_SIZE]][:pcs] (pcs: coremltools' per-channel scale) or
+palmix[:MEAN_BITS].
 
 Per configuration: both towers exported for Core ML (`mobile_sdk.exporter.export`; 8 of
 calibration_data/ as the verification inputs, all 300 for `palmix`, which plans its bits on them),
@@ -37,7 +40,8 @@ def _config(spec: str):
     parts = spec.split(":")
     if parts[0] == "palmix":  # palmix[:MEAN_BITS]
         return CoreMLConfig("palmix", **({"mean_bits": float(parts[1])} if len(parts) > 1 else {}))
-    kw = {}
+    kw = {"per_channel_scale": parts[-1] == "pcs"}
+    parts = parts[:-1] if kw["per_channel_scale"] else parts
     if len(parts) > 1:
         kw["granularity"] = parts[1]
     if len(parts) > 2:

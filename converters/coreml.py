@@ -28,7 +28,8 @@ Precisions:
   calibration inputs (at least 8); costs about a minute per tower of the shipped student. Known
   limit: a tower whose weights are mostly one table (a 49408-token vocabulary on a narrow text
   tower) cannot raise that table above 3 bits within the mean, and parity then fails it (seen on a
-  seeded narrow Hugging Face CLIP: text cosine 0.83); pal4 / pal6 are the fallback.
+  seeded narrow Hugging Face CLIP: text cosine 0.83); the plan measures the rounded tower first and
+  warns, naming the table and the mean that would lift it; pal4 / pal6 are the fallback.
 
 Inputs are what an app has: the image tower takes float32 NCHW pixels in [0, 255] (normalization is
 in the graph) as a tensor (`image_input="tensor"`, the default) or as a `ct.ImageType` (RGB, batch
@@ -58,9 +59,22 @@ weights), palmix 3.3 0.587 MB, pal4 0.695 MB, pal6 (default) 0.911 MB.
     palmix mean 3.3 bits           0.293   0.99935/0.99735   0.215   0.99984/0.99962   0.986  94.2   64 s
     pal4 per_grouped_channel g16   0.360   0.99500/0.98470   0.272   0.99903/0.99834   0.976  93.4    6 s
     pal4 per_tensor                0.357   0.99543/0.98771   0.259   0.99826/0.99663   0.972  93.8    5 s
+    pal4 per_tensor + pcs          0.564   0.99717/0.98568   0.490   0.99850/0.99741   0.978  94.6   26 s
+    pal4 per_grouped_channel g16 + pcs
+                                   1.711   0.99643/0.98772   1.261   0.99939/0.99895   0.980  92.8   15 s
+    pal4 per_grouped_channel g1    0.429   0.99420/0.98420   0.305   0.99887/0.99813   0.966  92.4   21 s
     pal2 per_grouped_channel g16   0.189   0.82399/0.54826   0.147   0.97558/0.96236   0.718  71.2    5 s
     pal2 per_tensor                0.186   0.83593/0.58527   0.133   0.94328/0.83727   0.706  70.2    4 s
 
+pcs = `per_channel_scale` (coremltools' `enable_per_channel_scale`). coremltools 9.0 computes that
+scale as each weight's max over its output-channel axis (one scale per input channel), and at the
+iOS18 target its `canonicalize_quantized_lut_pattern` pass folds the scale into the palettes (the
+scale-after-palette order is only kept from iOS26), so every (group, input channel) gets its own
+16-entry palette: with groups of 16 the weights come out larger than fp16 (both packages 3.06 MB
+against 2.51), per tensor 1.15 MB. It buys 0.6-0.8 points of agreement over pal4 and stays under
+98% per tensor. A weight it cannot palettize (output channels not divisible by the group size) it
+would also leave in the program divided by its scale, which turned the text tower's cosine to 0.29;
+`_palettize` gives the scale only to the weights coremltools palettizes without it.
 The default's rule (the smallest k-means configuration with cosine mean >= 0.99 on both towers and
 zero-shot agreement >= 0.98) picks pal6 per tensor: pal4 meets the cosine bar but flips 2.4-2.8% of
 the decisions. palmix keeps 99.4% of them at 3.5 bits a weight, smaller than pal4: its bits go
@@ -75,6 +89,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import fnmatch
 import io
 import json
@@ -132,6 +147,12 @@ class CoreMLConfig:
     overrides: tuple[tuple[str, int | None], ...] = ()
     op_type_overrides: tuple[tuple[str, int | None], ...] = ()  # e.g. {"conv": None}: keep convs fp16
     mean_bits: float = 3.5  # palmix: mean bits per palettized weight (3 to 8)
+    # k-means palettized precisions: coremltools' per-channel scale (`enable_per_channel_scale`):
+    # each weight is divided by its max over the output channels (one scale per input channel)
+    # before clustering. Measured on the shipped student (module docstring): at the iOS18 target
+    # coremltools folds the scale into the palettes, one palette per (group, input channel), so
+    # grouped palettes come out larger than fp16; not a size win here.
+    per_channel_scale: bool = False
     image_input: str = "tensor"  # image tower input: "tensor" (float32 NCHW) | "image" (ct.ImageType RGB)
     verify: bool = True  # run the saved package through the MIL interpreter (NaN / Inf check)
 
@@ -150,6 +171,9 @@ class CoreMLConfig:
             raise ConversionError(f"palettization overrides need a k-means palettized precision (pal2/pal4/pal6/pal8), "
                                   f"not {self.precision!r}" + (" (palmix picks each weight's bits itself)"
                                                                if self.precision == "palmix" else ""))
+        if self.per_channel_scale and self.nbits is None:
+            raise ConversionError(f"per_channel_scale needs a k-means palettized precision (pal2/pal4/pal6/pal8), "
+                                  f"not {self.precision!r}")
         if not isinstance(self.mean_bits, (int, float)) or not 3 <= self.mean_bits <= 8:
             raise ConversionError(f"mean_bits must be a number from 3 to 8 (bits per palettized weight), "
                                   f"got {self.mean_bits!r}")
@@ -244,17 +268,19 @@ def _match(pattern: str, name: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(short, pattern)
 
 
-def palettization_config(ml, config: CoreMLConfig):
+def palettization_config(ml, config: CoreMLConfig, only: set[str] | None = None):
     """The coremltools OptimizationConfig for `config` on the converted model `ml`: a global k-means
     palettizer plus per-weight (`overrides`, resolved against the program's weight names) and
-    per-op-type configs (None = that weight / op type stays fp16)."""
+    per-op-type configs (None = that weight / op type stays fp16). `only`: the weights that may be
+    palettized at all; every other weight is kept fp16 explicitly."""
     from coremltools.optimize.coreml import OpPalettizerConfig, OptimizationConfig
 
     def pal(nbits):
         if nbits is None:
             return None
         kw = {"group_size": int(config.group_size)} if config.granularity == "per_grouped_channel" else {}
-        return OpPalettizerConfig(mode="kmeans", nbits=nbits, granularity=config.granularity, **kw)
+        return OpPalettizerConfig(mode="kmeans", nbits=nbits, granularity=config.granularity,
+                                  enable_per_channel_scale=config.per_channel_scale, **kw)
 
     names = _weight_names(ml._mil_program)
     by_name, used = {}, set()
@@ -274,8 +300,25 @@ def palettization_config(ml, config: CoreMLConfig):
         raise ConversionError(f"palettization op_type_overrides {missing}: no such op type in the program "
                               f"(op types: {', '.join(sorted(present))})")
     by_type = {t: pal(n) for t, n in config.op_type_overrides}
+    if only is not None:
+        by_name.update({n: None for n in names if n not in only})
     return OptimizationConfig(global_config=pal(config.nbits), op_name_configs=by_name or None,
                               op_type_configs=by_type or None)
+
+
+def _palettize(ct, ml, config: CoreMLConfig):
+    """`ml` with its weights k-means palettized per `config`. With `per_channel_scale`, coremltools
+    9.0 divides each weight by its scale in place before it decides whether it can palettize it, so a
+    weight it then skips (per_grouped_channel: output channels not divisible by the group size) is
+    left in the program divided by its scale, and the model computes something else. So the weights
+    it can palettize are found first, on a copy, without the scale, and only those get the scale."""
+    if not config.per_channel_scale:
+        return ct.optimize.coreml.palettize_weights(ml, palettization_config(ml, config))
+    plain = dataclasses.replace(config, per_channel_scale=False)  # palettize_weights leaves `ml` as it is
+    probe = ct.optimize.coreml.palettize_weights(ml, palettization_config(ml, plain))
+    done = {op.name.removesuffix("_palettized") for op in probe._mil_program.functions["main"].operations
+            if op.op_type == "constexpr_lut_to_dense"}
+    return ct.optimize.coreml.palettize_weights(ml, palettization_config(ml, config, only=done))
 
 
 def _const_name(param: str, names: list[str]) -> str | None:
@@ -317,11 +360,13 @@ def _palettization_record(config: CoreMLConfig, plan: dict | None) -> dict | Non
     if plan is not None:
         return {"mode": "calibrated_mixed", "rounding": "gptq", "mean_bits": plan["mean_bits"],
                 "target_mean_bits": plan["target_mean_bits"], "nbits": plan["nbits"],
-                "calibration_n": plan["calibration_n"], "sensitivity_n": plan["sensitivity_n"]}
+                "calibration_n": plan["calibration_n"], "sensitivity_n": plan["sensitivity_n"],
+                "planned_cosine_mean": plan["cosine_mean"], "planned_cosine_min": plan["cosine_min"]}
     if config.nbits is None:
         return None
     return {"mode": "kmeans", "nbits": config.nbits, "granularity": config.granularity,
             "group_size": int(config.group_size) if config.granularity == "per_grouped_channel" else None,
+            "per_channel_scale": config.per_channel_scale,
             "overrides": [list(p) for p in config.overrides],
             "op_type_overrides": [list(p) for p in config.op_type_overrides]}
 
@@ -403,8 +448,7 @@ def convert(model, tower: str, example: torch.Tensor, config: CoreMLConfig, out_
                             outputs=[ct.TensorType(name="embedding", dtype=np.float32)])
             if config.nbits is not None:
                 step = "palettize"
-                opt = palettization_config(ml, config)
-                ml = ct.optimize.coreml.palettize_weights(ml, opt)
+                ml = _palettize(ct, ml, config)
             elif plan is not None:
                 step = "palettize"
                 ml = ct.optimize.coreml.palettize_weights(ml, unique_config(ml, plan["nbits"]))

@@ -99,6 +99,8 @@ def test_config_validation():
         CoreMLConfig("int8")
     with pytest.raises(ConversionError, match="granularity"):
         CoreMLConfig("pal4", granularity="per_channel")
+    with pytest.raises(ConversionError, match="per_channel_scale needs a k-means"):
+        CoreMLConfig("fp16", per_channel_scale=True)
     with pytest.raises(ConversionError, match="image_input"):
         CoreMLConfig("fp16", image_input="bgr")
     with pytest.raises(ConversionError, match="nbits must be one of"):
@@ -357,6 +359,25 @@ def test_grouped_lut_decoding_matches_coremltools(tmp_path):
     assert len(luts) == 2 and all(op.lut.val.shape[0] > 1 for op in luts)  # fc and proj, several palettes
     for op in luts:
         np.testing.assert_array_equal(ours.consts[op.outputs[0].name], op.materialized_val_inference())
+
+
+@pytest.mark.slow
+def test_per_channel_scale_leaves_skipped_weights_intact(tmp_path):
+    """Per-channel scale: the weights coremltools palettizes carry a scale, and a weight it skips
+    (the 37-row token table: not divisible by the group size) stays exactly its fp16 value;
+    coremltools 9.0 alone leaves that table divided by its scale."""
+    from converters.mil import MilProgram
+
+    text = TinyText()
+    art = convert(DualEncoder.from_towers(text=text), "text", IDS,
+                  CoreMLConfig("pal4", granularity="per_grouped_channel", group_size=16, per_channel_scale=True),
+                  tmp_path, calibration=[IDS.roll(i, 1) for i in range(1, 4)])
+    prog = MilProgram(art.path)
+    assert prog.op_types.get("constexpr_blockwise_shift_scale") == 2 and len(prog.palettized) == 2
+    (tok,) = [n for n in prog.weight_names() if "tok" in n]
+    np.testing.assert_array_equal(prog.consts[tok], text.tok.weight.detach().numpy().astype(np.float16))
+    assert art.extra["palettization"]["per_channel_scale"] is True
+    assert art.extra["verify"]["cosine_min"] > 0.99
 
 
 @pytest.mark.slow
