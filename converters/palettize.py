@@ -24,7 +24,12 @@ Three facts measured on that student make a smaller passing artifact possible:
    calibration inputs with only that weight rounded;
 4. allocates bit widths greedily by error saved per bit spent, from 3 bits everywhere up to a mean
    of `mean_bits` bits per palettized weight;
-5. writes the chosen rounded weights into `module` (in place).
+5. writes the chosen rounded weights into `module` (in place), and measures the rounded tower's
+   cosine with eager on the same inputs (`cosine_mean` / `cosine_min` in the plan); under
+   `WARN_COSINE` a warning names the weight that costs the most at its planned bits and the mean
+   that would lift it one level. That happens when one weight is most of the tower (a 49408-token
+   table on a narrow text tower: at a mean of 3.5 bits it cannot leave 3 bits), before the
+   conversion and the parity check that would refuse the artifact.
 
 Each rounded weight then holds at most 2^nbits distinct fp16 values, so coremltools' palettizer in
 "unique" mode stores exactly those values as the palette: the Core ML package computes what the
@@ -53,6 +58,7 @@ LEVELS = (3, 4, 6, 8)  # bit widths coremltools' palettizer stores (of 1, 2, 3, 
 MIN_SIZE = 2048  # coremltools' default weight_threshold: smaller constants are not palettized
 SENSITIVITY_N = 128  # calibration inputs the sensitivity of each candidate is measured on
 DAMP = 0.01  # GPTQ damping, as a fraction of the mean diagonal of H
+WARN_COSINE = 0.99  # the rounded tower's cosine with eager under which the plan is warned about
 _BATCH = 64
 
 
@@ -239,9 +245,32 @@ def palettize_mixed(module: torch.nn.Module, inputs, mean_bits: float = 3.5, lev
     for name, b in plan.items():
         weights[name].data.copy_(rounded[name][b])
     achieved = sum(sizes[n] * b for n, b in plan.items()) / sum(sizes.values())
+    with torch.no_grad():  # the whole plan at once, on the same inputs
+        out = torch.cat([module(xs[i:i + _BATCH]) for i in range(0, len(xs), _BATCH)]).double()
+    cos = F.cosine_similarity(out.flatten(1), ref.flatten(1), dim=1)
+    if cos.mean() < WARN_COSINE:
+        _warn_weak_plan(float(cos.mean()), plan, sizes, errors, levels)
     seconds = time.perf_counter() - t0
-    log.info("calibrated palettization: %d weights, mean %.2f bits (target %.2f), %s, %.1f s", len(plan),
-             achieved, mean_bits, {b: sum(v == b for v in plan.values()) for b in levels}, seconds)
+    log.info("calibrated palettization: %d weights, mean %.2f bits (target %.2f), %s, cosine %.5f, %.1f s", len(plan),
+             achieved, mean_bits, {b: sum(v == b for v in plan.values()) for b in levels}, cos.mean(), seconds)
     return {"nbits": plan, "mean_bits": round(achieved, 4), "target_mean_bits": mean_bits,
+            "cosine_mean": round(float(cos.mean()), 6), "cosine_min": round(float(cos.min()), 6),
             "sensitivity": {n: {str(b): e for b, e in errs.items()} for n, errs in errors.items()},
             "calibration_n": len(x), "sensitivity_n": len(xs), "seconds": round(seconds, 1)}
+
+
+def _warn_weak_plan(cosine: float, plan: dict[str, int], sizes: dict[str, int],
+                    errors: dict[str, dict[int, float]], levels) -> None:
+    """The rounded tower drifts from eager: name the weight that costs the most at its planned
+    bits and the mean that would give it the next level."""
+    total = sum(sizes.values())
+    worst = max(plan, key=lambda n: errors[n][plan[n]])
+    b = plan[worst]
+    fix = ""
+    if b != levels[-1]:
+        nxt = levels[levels.index(b) + 1]
+        need = sum(sizes[n] * v for n, v in plan.items()) / total + sizes[worst] * (nxt - b) / total
+        fix = f"; a mean of {need:.2f} bits would give it {nxt}"
+    log.warning("calibrated palettization keeps only cosine %.4f with the eager tower on the calibration data: "
+                "%s (%.0f%% of the palettized weights) costs the most at %d bits%s. Parity will likely refuse it: "
+                "raise mean_bits or use pal4 / pal6", cosine, worst, 100 * sizes[worst] / total, b, fix)

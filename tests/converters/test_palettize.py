@@ -93,3 +93,35 @@ def test_palettize_mixed_refuses_what_it_cannot_do():
         P.palettize_mixed(_Tower(), [torch.randn(1, 8, 6, 6)] * 8, mean_bits=2.0)
     with pytest.raises(ConversionError, match="no weight"):
         P.palettize_mixed(nn.Linear(4, 4), [torch.randn(1, 4)] * 8)
+
+
+class _Table(nn.Module):
+    """A tower that is one big token table read row by row (a wide vocabulary on a narrow tower)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.tok = nn.Embedding(1024, 8)
+        self.fc = nn.Linear(8, 256)
+
+    def forward(self, ids):
+        return self.fc(self.tok(ids)).flatten(1)
+
+
+def test_palettize_mixed_warns_when_the_plan_drifts_and_names_the_weight(caplog):
+    """At a mean of 3 bits the table (80% of the weights) stays at 3 bits and the rounded tower
+    drifts: the plan reports the measured cosine and a warning names the table and the mean that
+    lifts it; at 6 bits neither."""
+    ids = [torch.randint(0, 1024, (1, 4), generator=torch.Generator().manual_seed(i)) for i in range(64)]
+    with caplog.at_level("WARNING", logger=P.log.name):
+        low = P.palettize_mixed(_Table(), ids, mean_bits=3.0)
+    assert low["nbits"]["tok.weight"] == 3 and low["cosine_mean"] < P.WARN_COSINE
+    (msg,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "tok.weight" in msg and "would give it 4" in msg
+    need = float(msg.split("a mean of ")[1].split()[0])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger=P.log.name):
+        ok = P.palettize_mixed(_Table(), ids, mean_bits=6.0)
+    assert ok["nbits"]["tok.weight"] >= 4 and ok["cosine_mean"] > P.WARN_COSINE
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert 3 < need <= 6.0
