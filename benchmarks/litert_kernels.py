@@ -152,21 +152,9 @@ def time_ops(ops: list[Op], work: Path, threads: int, rounds: int) -> None:
 def tower_fns(artifacts: Path, work: Path, towers, threads: int) -> dict:
     """{(tower, variant): fn()} for the .tflite towers in `artifacts` and ONNX Runtime's of the same
     seeded open_clip ViT-B-32."""
-    from safetensors.torch import save_file
-
     from converters import executorch as et
-    from mobile_sdk.exporter import prepare_inputs
-    from mobile_sdk.models._open_clip import import_open_clip
-    from mobile_sdk.models.sources import load_adapter
 
-    weights = work / "ViT-B-32-seed0.safetensors"
-    if not weights.is_file():
-        torch.manual_seed(0)
-        m = import_open_clip().create_model("ViT-B-32", pretrained=None)
-        save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(weights))
-        del m
-    adapter = load_adapter("open_clip:ViT-B-32", weights)
-    inputs = prepare_inputs(adapter, n=1, towers=tuple(towers))
+    adapter, inputs = xk.seeded_vit_b32(work)
     fns = {}
     for tower in towers:
         for precision in ("fp32", "int8_cpu"):

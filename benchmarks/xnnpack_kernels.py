@@ -326,12 +326,11 @@ def composition(ops: list[Case], threads: int, towers_measured: dict | None) -> 
 
 
 # --------------------------------------------------------------------------- part 2: towers
-def build_towers(work: Path, names) -> dict:
-    """Seeded open_clip ViT-B-32 -> {tower: (pte bytes, torch module, example)} through the project's
-    converter, and its ONNX files in work/towers/TOWER (via _onnx_sessions at first use)."""
+def seeded_vit_b32(work: Path):
+    """(adapter, example inputs) of open_clip ViT-B-32 with seed-0 weights (saved once in `work` as
+    safetensors, as a user's file; nothing is downloaded)."""
     from safetensors.torch import save_file
 
-    from converters import executorch as et
     from mobile_sdk.exporter import prepare_inputs
     from mobile_sdk.models._open_clip import import_open_clip
     from mobile_sdk.models.sources import load_adapter
@@ -343,7 +342,15 @@ def build_towers(work: Path, names) -> dict:
         save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(weights))
         del m
     adapter = load_adapter("open_clip:ViT-B-32", weights)
-    inputs = prepare_inputs(adapter, n=1, towers=tuple(names))
+    return adapter, prepare_inputs(adapter, n=1)
+
+
+def build_towers(work: Path, names) -> dict:
+    """Seeded open_clip ViT-B-32 -> {tower: (pte bytes, torch module, example)} through the project's
+    converter, and its ONNX files in work/towers/TOWER (via _onnx_sessions at first use)."""
+    from converters import executorch as et
+
+    adapter, inputs = seeded_vit_b32(work)
     out = {}
     for tower in names:
         print(f"  converting the {tower} tower (converters.executorch.convert, int8_dynamic)", flush=True)
