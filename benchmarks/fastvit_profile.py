@@ -20,23 +20,25 @@ Then, at each thread count:
 
 Kinds. XNNPACK names its operators by kernel, not by layer: the convolution and fully connected
 operators are matched in order to the tower's Conv2d / Linear calls (forward hooks on the module
-that was lowered: `rewrites.for_xnnpack`'s copy, whose 1x1 convolutions are `PatchLinear`s, i.e.
-Linears), so each is classed by its layer (depthwise kxk, dense 1x1, dense kxk, Linear) and its
+that was lowered: `rewrites.for_xnnpack`'s copy; XNNPACK itself runs most 1x1 convolutions as fully
+connected operators), so each is classed by its layer (depthwise kxk, dense 1x1, dense kxk, Linear) and its
 kernel (IGEMM, GEMM, DWConv; F32 or QD8). ONNX Runtime's Conv nodes are classed by their weight
 shape. The counts must agree; where they do not, the table says so and falls back to the kernel
 name. Figures are this host's CPU (x86 AVX2, no VNNI), not a phone's.
 
 What it showed (1 thread, 2-core EPYC shared with other jobs; three runs, load 2-3):
 - ET int8_dynamic is not slower than ET fp32 when the two are timed interleaved (0.93-0.98x).
-  int8_dynamic quantizes only the Linears, here FastViT's 1x1 convolutions (`PatchLinear`) and the
-  attention / head Linears; the convolutions run the same fp32 kernels in both. QD8 GEMMs lose to
+  int8_dynamic quantizes FastViT's 1x1 convolutions (then lowered as `PatchLinear`s, now as convs)
+  and the attention / head Linears; the other convolutions run the same fp32 kernels in both. QD8 GEMMs lose to
   F32 GEMMs only at small K with many tokens (4096 x 64 -> 192: 1.24-1.49x, K 128-384: 1.03-1.15x)
   and win at K >= 512 (0.65-0.9x): about +-2 ms in all, both kernels near this core's peak.
 - ET fp32 is 2.4-2.8x ONNX Runtime fp32 because of the 7x7 depthwise convolutions (21 ConvMlp
   convs + RepCPE): XNNPACK's f32 depthwise kernels here take at most 25 taps, so 7x7 (49) falls
   back to `Convolution (NHWC, F32) IGEMM`, ~113-159 ms against ORT's 5.5-9 ms (and FastViT's
-  stride-2 7x7 downsampling convs, 2 outputs per input channel, IGEMM too, 9.7 vs 8.4 ms). Next: the
-  Transposes around each `PatchLinear` (~9-10 ms vs ORT < 1 ms). The 1x1 convs themselves match ORT.
+  stride-2 7x7 downsampling convs, 2 outputs per input channel, IGEMM too, 9.7 vs 8.4 ms); fixed by
+  `rewrites.BandedDepthwise`. Then the transposes around each 1x1 conv lowered as a Linear
+  (`PatchLinear`: ~9-10 ms vs ORT < 1 ms); 1x1 convs now stay convs (transposes 1.3 ms): ET fp32
+  72.6 ms, int8_dynamic 68.3, ORT fp32 69.2 (1 thread, interleaved, quiet host).
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def layer_order(tower: torch.nn.Module, x: torch.Tensor, precision: str) -> dict
     from converters import executorch as et
     from converters.rewrites import PatchLinear, for_xnnpack
 
-    module = for_xnnpack(tower, patch_linear=et._patch_linear(precision))
+    module = for_xnnpack(tower, patch_linear=et._patch_linear(precision), pointwise_linear=et._pointwise_linear(precision))
     seq = {"conv": [], "fc": []}
     owner = {m.linear: m for m in module.modules() if isinstance(m, PatchLinear)}
 

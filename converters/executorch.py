@@ -89,14 +89,22 @@ def _quantize(module: torch.nn.Module, example: torch.Tensor, calibration: list[
     # the same XNNPACK delegate. Quantizing the residual adds too (`set_global`) put the image
     # tower's residual stream, whose range is dominated by a few large channels, on one per-tensor
     # scale: cosine 0.986 mean / 0.937 min against 0.997 / 0.990 this way (64 test images).
-    # Dynamic quantization covers linear layers only (XNNPACK has no dynamic per-channel conv).
+    # Dynamic quantization covers Linears and 1x1 convs (XNNPACK's QD8 GEMM and 1x1 convolution);
+    # other convs stay fp32 (the quantizer skips depthwise ones).
     graph = torch.export.export(module, (example,)).module()
     constant = _constant_input_linears(graph)
     quantizer = XNNPACKQuantizer()
-    for name, m in module.named_modules():
-        if isinstance(m, torch.nn.Linear) and name not in constant:
-            quantizer = quantizer.set_module_name(name, qconfig)
-    if not dynamic:
+    if dynamic:
+        # Linears and 1x1 convs, chosen by a node filter: a module-name config does not reach convs
+        # (the quantizer checks the filter on the conv's weight node too, which has no module path).
+        chosen = {name for name, m in module.named_modules()
+                  if (isinstance(m, torch.nn.Linear) and name not in constant) or _pointwise(m)}
+        quantizer = quantizer.set_global(qconfig).set_filter_function(
+            lambda n: n.op != "call_function" or _module_path(n) in chosen)
+    else:
+        for name, m in module.named_modules():
+            if isinstance(m, torch.nn.Linear) and name not in constant:
+                quantizer = quantizer.set_module_name(name, qconfig)
         quantizer = quantizer.set_module_type(torch.nn.Conv2d, qconfig)
     prepared = prepare_pt2e(graph, quantizer)
     # Static: activation ranges come from the calibration data. Dynamic: activations are quantized
@@ -104,6 +112,22 @@ def _quantize(module: torch.nn.Module, example: torch.Tensor, calibration: list[
     for x in (calibration if not dynamic else [example]):
         prepared(x)
     return convert_pt2e(prepared)
+
+
+def _module_path(node) -> str | None:
+    """The dotted path of the innermost module an exported graph node was traced in."""
+    stack = node.meta.get("nn_module_stack")
+    if not stack:
+        return None
+    path = list(stack.values())[-1][0]
+    return path[len("L['self']."):] if path.startswith("L['self'].") else path
+
+
+def _pointwise(m: torch.nn.Module) -> bool:
+    """A 1x1, stride-1, ungrouped Conv2d: a Linear over channels that XNNPACK runs as a GEMM in its
+    own NHWC layout (as a Linear it needs two transposes around it)."""
+    return (type(m) is torch.nn.Conv2d and tuple(m.kernel_size) == (1, 1) and tuple(m.stride) == (1, 1)
+            and m.groups == 1)
 
 
 def _constant_input_linears(graph: torch.fx.GraphModule) -> set[str]:
@@ -152,6 +176,12 @@ def _patch_linear(precision: str) -> bool:
     return precision != "int8"
 
 
+def _pointwise_linear(precision: str) -> bool:
+    """Whether 1x1 stride-1 convs are lowered as Linears (rewrites.PatchLinear): only for int4w,
+    whose recipe quantizes Linear layers only."""
+    return precision == "int4w"
+
+
 def _prepare(module: torch.nn.Module, example: torch.Tensor, calibration, precision: str) -> torch.nn.Module:
     """The tower module as the precision's recipe quantizes it (fp32: unchanged)."""
     if precision == "fp32":
@@ -189,7 +219,8 @@ def convert(model, tower: str, example: torch.Tensor, config: ExecuTorchConfig, 
     if config.rewrite:
         from .rewrites import for_xnnpack
 
-        module = for_xnnpack(module, patch_linear=_patch_linear(config.precision))
+        module = for_xnnpack(module, patch_linear=_patch_linear(config.precision),
+                             pointwise_linear=_pointwise_linear(config.precision))
     # A non-contiguous example (say, a permuted NHWC batch) would be exported with its strides as
     # the program's dim order, and contiguous NCHW inputs would then be read wrongly.
     example = example.contiguous()
@@ -350,7 +381,8 @@ def intermediates(model, tower: str, precision: str, inputs: torch.Tensor, calib
         if info and (Path(artifact_path).parent / info["file"]).is_file():
             twin = ((Path(artifact_path).parent / info["file"]).read_bytes(), info["outputs"])
     if twin is None:
-        module = for_xnnpack(tower_module(model, tower), patch_linear=_patch_linear(precision))
+        module = for_xnnpack(tower_module(model, tower), patch_linear=_patch_linear(precision),
+                             pointwise_linear=_pointwise_linear(precision))
         example = inputs[:1].contiguous()
         module = _prepare(module, example, calibration, precision)
         twin = _tapped_program(module, example, _layer_paths(model, tower))

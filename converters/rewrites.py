@@ -16,6 +16,10 @@ What XNNPACK (ExecuTorch 1.5.1) leaves on portable kernels in these towers, and 
   speed of its GEMM (the built-in student's 4x4 patch conv: 0.18 ms as a conv, measured against
   0.07 ms in ONNX Runtime), and as a Linear the layer also takes the int8-dynamic and 4-bit recipes,
   which quantize Linear layers only (ViT towers' patch embeddings are their largest conv).
+  A pointwise conv (1x1, stride 1: FastViT's MLPs) stays a conv unless `pointwise_linear` (the
+  4-bit recipe, Linears only): XNNPACK runs it as a GEMM in its own NHWC layout, while as a Linear
+  it needs a transpose on each side (MobileCLIP2-S0's image tower: 10 ms of transposes against
+  ONNX Runtime's 0.8); int8_dynamic quantizes it as a conv.
 - three q / k / v Linears on one input -> `FusedQKV`, one Linear and three column slices: in the
   int8-dynamic and 4-bit recipes the three split the delegate after them, one island per layer.
 - timm attention (MobileCLIP's FastViT) -> its explicit form (`fused_attn = False`): SDPA's
@@ -128,6 +132,11 @@ class PatchLinear(nn.Module):
                 and tuple(m.dilation) == (1, 1) and m.padding in ((0, 0), 0, "valid")
                 and m.padding_mode == "zeros")
 
+    @staticmethod
+    def applies_patchify(m: nn.Module) -> bool:
+        """A patchify conv that is not pointwise (1x1, stride 1)."""
+        return PatchLinear.applies(m) and tuple(m.kernel_size) != (1, 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         kh, kw = self.k
@@ -227,10 +236,11 @@ class BandedDepthwise(nn.Module):
         return out
 
 
-def for_xnnpack(tower: nn.Module, patch_linear: bool = True) -> nn.Module:
+def for_xnnpack(tower: nn.Module, patch_linear: bool = True, pointwise_linear: bool = True) -> nn.Module:
     """A rewritten deep copy of a tower (same weights, same function) in ops the XNNPACK delegate
     takes: the built-in towers' readout and L2 norm, every LayerNorm as `MatmulLayerNorm`, every
-    patchify conv as `PatchLinear` (unless `patch_linear` is False), every large depthwise conv as
+    patchify conv as `PatchLinear` (unless `patch_linear` is False; 1x1 stride-1 convs only with
+    `pointwise_linear`), every large depthwise conv as
     `BandedDepthwise`, and for any other tower `export_form`'s swaps first (attention, masks)."""
     from mobile_sdk.models.adapter import L2Norm
 
@@ -247,7 +257,7 @@ def for_xnnpack(tower: nn.Module, patch_linear: bool = True) -> nn.Module:
     _swap(out, nn.LayerNorm, MatmulLayerNorm)
     _swap(out, lambda m: type(m) in (BuiltinAttention, ExplicitAttention, HfExplicitAttention), _fuse_attention)
     if patch_linear:
-        _swap(out, PatchLinear.applies, PatchLinear)
+        _swap(out, PatchLinear.applies if pointwise_linear else PatchLinear.applies_patchify, PatchLinear)
     _swap(out, BandedDepthwise.applies, BandedDepthwise)
     return out.eval()
 

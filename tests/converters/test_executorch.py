@@ -105,3 +105,56 @@ def test_static_int8_without_calibration_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="calibration"):
         convert(create_model("tiny"), "text", torch.zeros(1, 20, dtype=torch.int32), ExecuTorchConfig("int8"), tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+class _PointwiseTower(torch.nn.Module):
+    """A conv tower with 1x1 convs between depthwise ones (FastViT's pattern), [0, 255] pixels in."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = torch.nn.Conv2d(3, 64, 4, stride=4)
+        self.dw = torch.nn.Conv2d(64, 64, 3, padding=1, groups=64)
+        self.up, self.down = torch.nn.Conv2d(64, 256, 1), torch.nn.Conv2d(256, 64, 1)
+        self.head = torch.nn.Linear(64, 32)
+
+    def forward(self, x):
+        x = self.stem(x / 255.0)
+        x = x + self.down(torch.nn.functional.gelu(self.up(self.dw(x))))
+        return self.head(x.mean((2, 3), keepdim=True).flatten(1))
+
+
+def test_int8_dynamic_quantizes_pointwise_convs_as_convs(tmp_path):
+    """int8_dynamic keeps 1x1 convs as convs and still quantizes them (XNNPACK's dynamic 1x1
+    convolution): one delegate, no portable op, about a quarter of fp32's bytes for those weights,
+    and the output within int8's error of eager."""
+    from mobile_sdk.models.adapter import DualEncoder
+
+    tower = _PointwiseTower().eval()
+    model = DualEncoder.from_towers(image=tower)
+    x = torch.rand(1, 3, 32, 32) * 255
+    arts = {p: convert(model, "image", x, ExecuTorchConfig(precision=p, debug_twin=False), tmp_path / p,
+                       calibration=[x])
+            for p in ("fp32", "int8_dynamic")}
+    for a in arts.values():
+        d = a.extra["delegation"]
+        assert d["delegated_subgraphs"] == 1 and d["portable_nodes"] == 0, (a.precision, d["portable_ops"])
+    pointwise = 4 * (64 * 256 * 2)  # fp32 bytes of the two 1x1 convs' weights
+    saved = arts["fp32"].path.stat().st_size - arts["int8_dynamic"].path.stat().st_size
+    assert saved > 0.6 * pointwise, (saved, pointwise)
+    xs = torch.rand(8, 3, 32, 32) * 255
+    with torch.no_grad():
+        ref = tower(xs).numpy()
+    out = np.concatenate([PteRunner(arts["int8_dynamic"].path)(xs[i:i + 1].numpy()) for i in range(len(xs))])
+    cos = (ref * out).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(out, axis=1)
+    assert cos.min() > 0.995
+    # ... as convs: the quantized graph's 1x1 conv2d nodes read per-channel int8 weights
+    from converters import executorch as et
+    from converters.rewrites import for_xnnpack
+
+    gm = et._prepare(for_xnnpack(tower, pointwise_linear=et._pointwise_linear("int8_dynamic")), x, None,
+                     "int8_dynamic")
+    quantized = [n.args[1].args[0] for n in gm.graph.nodes if n.target == torch.ops.aten.conv2d.default
+                 and "dequantize_per_channel" in str(n.args[1].target)]
+    weights = [getattr(gm, w.target) for w in quantized]
+    assert [(w.dtype, tuple(w.shape[2:])) for w in weights] == [(torch.int8, (1, 1))] * 2

@@ -53,6 +53,22 @@ def test_patch_linear_leaves_other_convs_alone(conv):
     assert not PatchLinear.applies(conv)
 
 
+def test_pointwise_convs_stay_convs_unless_asked():
+    """`pointwise_linear=False`: 1x1 stride-1 convs stay Conv2d (XNNPACK runs them as GEMMs in its
+    NHWC layout, without the two transposes a Linear needs); patchify convs still become
+    PatchLinear; the function is unchanged either way."""
+    torch.manual_seed(0)
+    tower = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 4, stride=4), torch.nn.Conv2d(16, 32, 1), torch.nn.GELU(),
+                                torch.nn.Conv2d(32, 16, 1)).eval()
+    x = torch.randn(2, 3, 16, 16)
+    for pointwise, linears, convs in ((True, 3, 0), (False, 1, 2)):
+        new = for_xnnpack(tower, pointwise_linear=pointwise)
+        assert sum(isinstance(m, PatchLinear) for m in new.modules()) == linears
+        assert sum(type(m) is torch.nn.Conv2d for m in new.modules()) == convs
+        with torch.no_grad():
+            assert torch.allclose(new(x), tower(x), atol=1e-5)
+
+
 @pytest.mark.parametrize("k,pad,size,bias", [((7, 7), (3, 3), (16, 12), True), ((9, 9), (4, 4), (9, 11), False),
                                               ((7, 5), (0, 2), (12, 8), True), ((7, 7), (1, 0), (10, 10), True)])
 def test_banded_depthwise_matches_the_depthwise_conv(k, pad, size, bias):
