@@ -27,6 +27,7 @@ What XNNPACK (ExecuTorch 1.5.1) leaves on portable kernels in these towers, and 
 - a stride-1 depthwise conv of more than 25 taps (FastViT's 7x7) -> `BandedDepthwise`, row bands of
   at most 25 taps summed: XNNPACK's depthwise kernels stop at 25 taps and a 7x7 one ran on its
   general convolution at 18x ONNX Runtime's time (MobileCLIP2-S0 image tower: 2.45x faster as bands).
+  LiteRT's XNNPACK has the same limit: `band_depthwise` applies this swap alone for its export.
 The remaining ops XNNPACK leaves out are rewritten on the edge graph by
 `converters.executorch.xnnpack_pass`.
 """
@@ -260,6 +261,17 @@ def for_xnnpack(tower: nn.Module, patch_linear: bool = True, pointwise_linear: b
         _swap(out, PatchLinear.applies if pointwise_linear else PatchLinear.applies_patchify, PatchLinear)
     _swap(out, BandedDepthwise.applies, BandedDepthwise)
     return out.eval()
+
+
+def band_depthwise(tower: nn.Module) -> nn.Module:
+    """The tower with every stride-1 depthwise conv of more than 25 taps as `BandedDepthwise` (a deep
+    copy), or the tower itself when it has none. XNNPACK's depthwise kernels stop at 25 taps in
+    LiteRT too: FastViT's 7x7 ones otherwise run on its general convolution."""
+    if not any(BandedDepthwise.applies(m) for m in tower.modules()):
+        return tower
+    out = copy.deepcopy(tower)
+    _swap(out, BandedDepthwise.applies, BandedDepthwise)
+    return out
 
 
 # --------------------------------------------------------------------------- any tower

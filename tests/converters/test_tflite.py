@@ -534,3 +534,40 @@ def test_tensors_and_signature_carry_the_manifest_names(converted, tower):
         assert names.count("embedding") == 1 and names.count(name) == 1, precision
         assert (art.inputs[0].name, art.outputs[0].name) == (name, "embedding")
         assert set(art.extra["description"]["inputs"]) == {name}
+
+
+class _DepthwiseImage(torch.nn.Module):
+    """pixels -> conv -> 7x7 depthwise (FastViT's token mixer) -> mean -> linear."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = torch.nn.Conv2d(3, 16, 4, stride=4)
+        self.dw = torch.nn.Conv2d(16, 16, 7, padding=3, groups=16)
+        self.proj = torch.nn.Linear(16, 8)
+
+    def forward(self, pixels):
+        x = self.stem(pixels / 255.0)
+        return self.proj((x + self.dw(x)).mean((2, 3)))
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+def test_large_depthwise_convs_reach_litert_as_bands(tmp_path):
+    """A 7x7 depthwise conv goes to LiteRT as row bands of at most 25 taps (XNNPACK's depthwise
+    kernels stop there), the function unchanged; the model stays one XNNPACK partition."""
+    tower = _DepthwiseImage().eval()
+    pixels = torch.rand(1, 3, 32, 32) * 255
+    art = convert(DualEncoder.from_towers(image=tower), "image", pixels, TFLiteConfig("fp32"), tmp_path)
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_path=str(art.path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    shapes = {t["index"]: tuple(t["shape"]) for t in it.get_tensor_details()}
+    taps = [int(np.prod(shapes[op["inputs"][1]][1:3])) for op in it._get_ops_details() if op["op_name"] == "DEPTHWISE_CONV_2D"]
+    assert len(taps) == 3 and max(taps) <= 25, taps  # 3x7 + 3x7 + 1x7
+    assert art.extra["xnnpack_partitions"] == 1
+    runner = tflite.load(art.path)
+    xs = torch.rand(4, 1, 3, 32, 32) * 255
+    with torch.no_grad():
+        for x in xs:
+            np.testing.assert_allclose(runner(x.numpy()), tower(x).numpy(), rtol=1e-4, atol=1e-4)
