@@ -16,7 +16,10 @@ The route:
   model; inputs, outputs, FULLY_CONNECTED, CONV_2D and BATCH_MATMUL stay int8, except a
   convolution of at most 32 products per output (a 3x3 conv on 3 pixel channels), kept float:
   XNNPACK runs the student's first conv 3x slower in int8 than in fp32 on an AVX2 host (256 vs 88
-  us; benchmarks/student_profile.py), and its weights are few.
+  us; benchmarks/student_profile.py), and its weights are few. An ADD / SUB whose input and output
+  ranges differ more than XNNPACK's int8 ADD takes (ADD_SCALE_RATIO) stays float too: a residual add
+  whose branch is scaled by a tiny layer scale (FastViT's 1e-5 at initialization) cut MobileCLIP2-S0's
+  seeded image tower into 24 partitions; kept float, 2.
 - Depthwise convs of more than 25 taps (FastViT's 7x7 token mixers and MLP convs) are exported as
   row bands of at most 25 taps (`converters.rewrites.band_depthwise`, the same function): LiteRT's
   XNNPACK runs larger depthwise convs on its general convolution. MobileCLIP2-S0's image tower, 1
@@ -92,6 +95,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "tflite"
 PRECISIONS = ("fp32", "fp16", "int8", "int8_cpu", "int4w")
 SHORT_CONV = 32  # int8_cpu: convolutions with at most this many products per output stay float
+ADD_SCALE_RATIO = (2.0 ** -10, 2.0 ** 8)  # XNNPACK's int8 ADD: input scale / output scale in [lo, hi)
 # int4w: the fp32 model's weights in 4 bits, blocks of 32 input channels with one scale each, and
 # int8 activations quantized per call (LiteRT Quantizer's dynamic_wi4b32_afp32 recipe; XNNPACK's
 # qd8-f32-qb4w kernels). On the shipped student: image 1.01 MB / text 0.34 MB, test cosine 0.9992.
@@ -414,6 +418,23 @@ def _float_islands(calibrated: bytes) -> list[str]:
                 floaty.add(out)
                 keep.append(names[out])
                 changed = True
+    # An int8 ADD / SUB whose input and output scales differ by more than XNNPACK takes (an input
+    # scale under 2^-10 or at least 2^8 times the output's) cuts the partition; in float it does
+    # not. A residual add whose branch is scaled down by a tiny layer scale (FastViT's, 1e-5 at
+    # initialization) is one: MobileCLIP2-S0's seeded image tower fell into 24 partitions.
+    ranges = _model_ranges(calibrated)
+
+    def width(i):  # the int8 range spans zero
+        lo, hi = ranges.get(_name(names[i]), (None, None))
+        return None if lo is None else max(hi, 0.0) - min(lo, 0.0)
+
+    for op in ops:
+        if op["op_name"] not in ("ADD", "SUB") or names[op["outputs"][0]] in keep:
+            continue
+        w_out = width(op["outputs"][0])
+        ratios = [w / w_out for w in (width(i) for i in op["inputs"] if i >= 0) if w and w_out]
+        if any(not ADD_SCALE_RATIO[0] <= r < ADD_SCALE_RATIO[1] for r in ratios):
+            keep.append(names[op["outputs"][0]])
     return keep
 
 

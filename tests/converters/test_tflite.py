@@ -571,3 +571,32 @@ def test_large_depthwise_convs_reach_litert_as_bands(tmp_path):
     with torch.no_grad():
         for x in xs:
             np.testing.assert_allclose(runner(x.numpy()), tower(x).numpy(), rtol=1e-4, atol=1e-4)
+
+
+class _LayerScaledImage(torch.nn.Module):
+    """A residual block whose branch is scaled by 1e-5 (a layer scale at its initial value)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = torch.nn.Conv2d(3, 16, 4, stride=4)
+        self.branch = torch.nn.Conv2d(16, 16, 1)
+        self.proj = torch.nn.Linear(16, 8)
+
+    def forward(self, pixels):
+        x = self.stem(pixels / 255.0)
+        x = x + 1e-5 * self.branch(torch.nn.functional.gelu(x))
+        return self.proj(x.mean((2, 3)))
+
+
+@pytest.mark.slow
+@needs_onnx2tf
+def test_int8_cpu_keeps_out_of_range_adds_in_float(tmp_path):
+    """An int8 ADD whose inputs' scales are far from its output's (here 1e-5) is one XNNPACK does
+    not take; int8_cpu keeps it in float, so the model stays one partition."""
+    tower = _LayerScaledImage().eval()
+    cal = [torch.rand(1, 3, 32, 32) * 255 for _ in range(8)]
+    art = convert(DualEncoder.from_towers(image=tower), "image", cal[0], TFLiteConfig("int8_cpu"), tmp_path,
+                  calibration=cal)
+    assert art.extra["xnnpack_partitions"] == 1
+    assert art.extra["ops"].get("ADD", 0) >= 1 and art.extra["ops"].get("DEQUANTIZE", 0) >= 1
