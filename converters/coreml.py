@@ -23,7 +23,7 @@ Precisions:
   data, each weight gets 3, 4, 6 or 8 bits by its measured effect on the tower's output, under a
   mean of `CoreMLConfig.mean_bits` (3.5) bits per palettized weight, and is rounded onto its k-means
   palette with GPTQ (error feedback through the layer's input statistics) instead of to the
-  nearest entry; coremltools then stores each weight's own values as its palette ("unique" mode),
+  nearest entry; coremltools then stores each weight's own values as its palette (`unique_lut`),
   and the saved package is read back to check every weight is stored at its planned bits. Needs
   calibration inputs (at least 8); costs about a minute per tower of the shipped student. Known
   limit: a tower whose weights are mostly one table (a 49408-token vocabulary on a narrow text
@@ -328,11 +328,31 @@ def _const_name(param: str, names: list[str]) -> str | None:
     return next((n for n in names if _match(want, n.removesuffix("_palettized"))), None)
 
 
+_LUT_BITS = (1, 2, 3, 4, 6, 8)  # the palette sizes Core ML stores
+
+
+def unique_lut(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(palette, uint8 indices) of an already-rounded weight: its distinct values, padded to the
+    next palette size Core ML stores. coremltools' own "unique" mode counts the values with
+    np.unique on the fp16 weight, and NumPy's AVX-512 (Ice Lake) quicksort of float16 misorders
+    arrays with many repeated values (NumPy 2.3 - 2.4): a 16-value weight of 16384 elements came
+    out as 32 "distinct" values and was stored at 6 bits instead of 4. Counted in float32 here
+    (np.unique with an inverse sorts by argsort, which is right there too)."""
+    values, inverse = np.unique(weight.reshape(-1).astype(np.float32), return_inverse=True)
+    nbits = next((b for b in _LUT_BITS if len(values) <= 1 << b), None)
+    if nbits is None:
+        raise ConversionError(f"palmix: a weight has {len(values)} distinct values, more than an 8-bit palette holds")
+    lut = np.zeros(1 << nbits, dtype=weight.dtype)
+    lut[:len(values)] = values.astype(weight.dtype)
+    return lut, inverse.reshape(-1).astype(np.uint8)
+
+
 def unique_config(ml, nbits: dict[str, int]):
     """The OptimizationConfig that stores each already-rounded weight of `nbits` (torch parameter
-    name -> bits) with its own distinct values as the palette (coremltools' "unique" mode), and
-    leaves every other weight fp16. A planned weight that is not a constant of the program (folded
-    into another by coremltools) is a ConversionError: its bytes would silently stay fp16."""
+    name -> bits) with its own distinct values as the palette (`unique_lut`, as coremltools'
+    "unique" mode but counted in float32), and leaves every other weight fp16. A planned weight
+    that is not a constant of the program (folded into another by coremltools) is a
+    ConversionError: its bytes would silently stay fp16."""
     from coremltools.optimize.coreml import OpPalettizerConfig, OptimizationConfig
 
     names = _weight_names(ml._mil_program)
@@ -343,7 +363,7 @@ def unique_config(ml, nbits: dict[str, int]):
                               f"(coremltools folded them into other ops), so they cannot be stored palettized; "
                               f"export with pal4 / pal6 instead. The program's weights are: {', '.join(names)}")
     return OptimizationConfig(global_config=None, op_name_configs={
-        n: OpPalettizerConfig(mode="unique", weight_threshold=1) for n in found.values()})
+        n: OpPalettizerConfig(mode="custom", lut_function=unique_lut, weight_threshold=1) for n in found.values()})
 
 
 def _check_plan(stored: dict[str, int], nbits: dict[str, int], tower: str) -> None:

@@ -31,8 +31,8 @@ Three facts measured on that student make a smaller passing artifact possible:
    table on a narrow text tower: at a mean of 3.5 bits it cannot leave 3 bits), before the
    conversion and the parity check that would refuse the artifact.
 
-Each rounded weight then holds at most 2^nbits distinct fp16 values, so coremltools' palettizer in
-"unique" mode stores exactly those values as the palette: the Core ML package computes what the
+Each rounded weight then holds at most 2^nbits distinct fp16 values, so coremltools' palettizer,
+given them as the palette (`coreml.unique_lut`), stores exactly those values: the Core ML package computes what the
 rounded torch module computes (up to fp16 arithmetic), and the converter's verify step measures the
 whole package against the original eager tower as for every precision.
 

@@ -508,3 +508,42 @@ def test_packages_describe_themselves(default):
         if tower == "image":
             assert json.loads(meta["mobile_sdk.preprocess"])["size"] == [64, 64]
         assert a.extra["description"]["short_description"] == ml.short_description
+
+
+def _repeated_fp16(n_values: int, shape) -> np.ndarray:
+    """A weight as palmix leaves it: few distinct fp16 values, each repeated many times."""
+    rng = np.random.default_rng(0)
+    palette = np.unique((rng.normal(size=n_values) * 0.05).astype(np.float16))
+    return rng.choice(palette, size=shape)
+
+
+def test_unique_lut_counts_repeated_fp16_values_exactly():
+    """NumPy's AVX-512 float16 quicksort misorders arrays like these (np.unique on the fp16 array
+    found 32 values among 16 on an Ice Lake-class host); the palette is counted in float32."""
+    for n_values, bits in ((8, 3), (16, 4), (40, 6)):
+        w = _repeated_fp16(n_values, (128, 128))
+        lut, idx = coreml.unique_lut(w)
+        assert len(lut) == 2 ** bits and lut.dtype == np.float16 and idx.dtype == np.uint8
+        np.testing.assert_array_equal(lut[idx].reshape(w.shape), w)
+    with pytest.raises(ConversionError, match="more than an 8-bit palette"):
+        coreml.unique_lut(np.arange(300, dtype=np.float16))
+
+
+@pytest.mark.slow
+def test_palmix_stores_a_large_repeated_weight_at_its_bits(tmp_path):
+    """A 256x256 weight with 16 distinct values is stored as a 4-bit palette, whatever the host's
+    NumPy sort does with float16."""
+    from converters.mil import MilProgram
+
+    ct = coreml._import_ct()
+    fc = nn.Linear(256, 256, bias=False).eval()
+    with torch.no_grad():
+        fc.weight.copy_(torch.from_numpy(_repeated_fp16(16, (256, 256)).astype(np.float32)))
+    x = torch.randn(1, 256)
+    ml = ct.convert(torch.export.export(fc, (x,)).run_decompositions({}), convert_to="mlprogram",
+                    minimum_deployment_target=ct.target.iOS18, inputs=[ct.TensorType(name="x", shape=(1, 256))])
+    ml = ct.optimize.coreml.palettize_weights(ml, coreml.unique_config(ml, {"weight": 4}))
+    ml.save(str(tmp_path / "fc.mlpackage"))
+    prog = MilProgram(tmp_path / "fc.mlpackage")
+    assert list(prog.palettized.values()) == [4]
+    np.testing.assert_allclose(prog(x.numpy()), fc(x).detach().numpy(), rtol=0, atol=2e-2)
