@@ -19,6 +19,9 @@ Precisions:
   (`op_type_overrides`). Weights under 2048 elements stay fp16 (coremltools' threshold), and
   per_grouped_channel skips weights whose output channels do not divide by `group_size` (the
   text token table, the position embeddings).
+- `pal4g`: pal4 in groups of 16 output channels with a per-channel scale (`per_channel_scale`):
+  4-bit palettes as `pal4` with the two options that trade size for accuracy, as a precision
+  name so that `export --precision coreml:pal4g` and the parity report show it beside `pal4`.
 - `palmix`: calibrated mixed-bit palettization (`converters/palettize.py`): on the calibration
   data, each weight gets 3, 4, 6 or 8 bits by its measured effect on the tower's output, under a
   mean of `CoreMLConfig.mean_bits` (3.5) bits per palettized weight, and is rounded onto its k-means
@@ -111,7 +114,7 @@ from .base import Artifact, TensorSpec, atomic_output, describe
 log = logging.getLogger(__name__)
 
 PLATFORM = "coreml"
-PRECISIONS = ("fp16", "fp32", "pal2", "pal4", "pal6", "pal8", "palmix")
+PRECISIONS = ("fp16", "fp32", "pal2", "pal4", "pal6", "pal8", "pal4g", "palmix")
 # Chosen by measurement (table in the module docstring): the smallest configuration with cosine
 # mean >= 0.99 and top-1 agreement >= 98% on the shipped student (the default's rule).
 DEFAULT_PRECISION = "pal6"
@@ -165,6 +168,9 @@ class CoreMLConfig:
             raise ConversionError(f"group_size must be a positive int, got {self.group_size!r}")
         if self.image_input not in IMAGE_INPUTS:
             raise ConversionError(f"unknown image_input {self.image_input!r}; choose one of {IMAGE_INPUTS}")
+        if self.precision == "pal4g":  # pal4, grouped, with a per-channel scale
+            object.__setattr__(self, "granularity", "per_grouped_channel")
+            object.__setattr__(self, "per_channel_scale", True)
         object.__setattr__(self, "overrides", _as_pairs(self.overrides, "overrides"))
         object.__setattr__(self, "op_type_overrides", _as_pairs(self.op_type_overrides, "op_type_overrides"))
         if (self.overrides or self.op_type_overrides) and self.nbits is None:
@@ -181,7 +187,8 @@ class CoreMLConfig:
     @property
     def nbits(self) -> int | None:
         """The one bit width of the k-means palettized precisions (None: fp16, fp32, palmix)."""
-        return int(self.precision[3:]) if self.precision.startswith("pal") and self.precision[3:].isdigit() else None
+        bits = self.precision[3:].removesuffix("g")
+        return int(bits) if self.precision.startswith("pal") and bits.isdigit() else None
 
 
 CONFIG = CoreMLConfig
@@ -314,7 +321,8 @@ def _palettize(ct, ml, config: CoreMLConfig):
     it can palettize are found first, on a copy, without the scale, and only those get the scale."""
     if not config.per_channel_scale:
         return ct.optimize.coreml.palettize_weights(ml, palettization_config(ml, config))
-    plain = dataclasses.replace(config, per_channel_scale=False)  # palettize_weights leaves `ml` as it is
+    # palettize_weights leaves `ml` as it is; palN, as pal4g is pal4 with the scale
+    plain = dataclasses.replace(config, precision=f"pal{config.nbits}", per_channel_scale=False)
     probe = ct.optimize.coreml.palettize_weights(ml, palettization_config(ml, plain))
     done = {op.name.removesuffix("_palettized") for op in probe._mil_program.functions["main"].operations
             if op.op_type == "constexpr_lut_to_dense"}

@@ -1,7 +1,7 @@
 """Parity tolerances per precision, with defaults taken from the issue's acceptance bars.
 
 A precision name maps to a family: `fp32`; `fp16` (Core ML FLOAT16 compute, TFLite fp16 weights);
-`int8` (static, full-integer or CPU-variant int8 of any platform); `int8_dynamic`; `palN` and
+`int8` (static, full-integer or CPU-variant int8 of any platform); `int8_dynamic`; `palN`, `pal4g` and
 `palmix` (Core ML N-bit or mixed-bit palettized weights, fp16 compute). Override any field per family in ParityConfig.
 """
 
@@ -44,7 +44,7 @@ def family(precision: str) -> str:
         return "int8"
     if precision.startswith("int4"):
         return "int4"
-    if re.fullmatch(r"pal(\d+|mix)", precision):
+    if re.fullmatch(r"pal(\d+g?|mix)", precision):
         return "pal"
     raise ConfigError(f"no parity tolerance for precision {precision!r}; known families: {sorted(DEFAULT_TOLERANCES)}")
 

@@ -88,7 +88,7 @@ def _default(tower):
 
 def test_module_contract():
     assert coreml.PLATFORM == "coreml" and coreml.CONFIG is CoreMLConfig
-    assert set(coreml.PRECISIONS) == {"fp16", "fp32", "pal2", "pal4", "pal6", "pal8", "palmix"}
+    assert set(coreml.PRECISIONS) == {"fp16", "fp32", "pal2", "pal4", "pal6", "pal8", "pal4g", "palmix"}
     assert {_default("image"), _default("text")} <= set(coreml.PRECISIONS)
     assert CoreMLConfig().precision in coreml.PRECISIONS
     assert callable(coreml.load)
@@ -103,6 +103,9 @@ def test_config_validation():
         CoreMLConfig("fp16", per_channel_scale=True)
     with pytest.raises(ConversionError, match="image_input"):
         CoreMLConfig("fp16", image_input="bgr")
+    grouped = CoreMLConfig("pal4g")
+    assert (grouped.nbits, grouped.granularity, grouped.group_size, grouped.per_channel_scale) == \
+        (4, "per_grouped_channel", 16, True)
     with pytest.raises(ConversionError, match="nbits must be one of"):
         CoreMLConfig("pal4", overrides={"*": 5})
     with pytest.raises(ConversionError, match="need a k-means palettized precision"):
@@ -369,9 +372,9 @@ def test_per_channel_scale_leaves_skipped_weights_intact(tmp_path):
     from converters.mil import MilProgram
 
     text = TinyText()
-    art = convert(DualEncoder.from_towers(text=text), "text", IDS,
-                  CoreMLConfig("pal4", granularity="per_grouped_channel", group_size=16, per_channel_scale=True),
+    art = convert(DualEncoder.from_towers(text=text), "text", IDS, CoreMLConfig("pal4g"),
                   tmp_path, calibration=[IDS.roll(i, 1) for i in range(1, 4)])
+    assert art.path.name == "text_pal4g.mlpackage"
     prog = MilProgram(art.path)
     assert prog.op_types.get("constexpr_blockwise_shift_scale") == 2 and len(prog.palettized) == 2
     (tok,) = [n for n in prog.weight_names() if "tok" in n]
