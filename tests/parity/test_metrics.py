@@ -32,8 +32,8 @@ def test_output_metrics_rows_and_nonfinite():
 
 
 def test_tolerance_families_and_overrides():
-    assert [family(p) for p in ("fp32", "fp16", "int8", "int8_cpu", "int8_dynamic", "pal4")] == \
-        ["fp32", "fp16", "int8", "int8", "int8_dynamic", "pal"]
+    assert [family(p) for p in ("fp32", "fp16", "int8", "int8_cpu", "int8_dynamic", "pal4", "pal4g", "palmix")] == \
+        ["fp32", "fp16", "int8", "int8", "int8_dynamic", "pal", "pal", "pal"]
     with pytest.raises(ConfigError, match="no parity tolerance"):
         family("int3")
     cfg = ParityConfig()
