@@ -336,9 +336,6 @@ def _const_name(param: str, names: list[str]) -> str | None:
     return next((n for n in names if _match(want, n.removesuffix("_palettized"))), None)
 
 
-_LUT_BITS = (1, 2, 3, 4, 6, 8)  # the palette sizes Core ML stores
-
-
 def unique_lut(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(palette, uint8 indices) of an already-rounded weight: its distinct values, padded to the
     next palette size Core ML stores. coremltools' own "unique" mode counts the values with
@@ -347,7 +344,7 @@ def unique_lut(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out as 32 "distinct" values and was stored at 6 bits instead of 4. Counted in float32 here
     (np.unique with an inverse sorts by argsort, which is right there too)."""
     values, inverse = np.unique(weight.reshape(-1).astype(np.float32), return_inverse=True)
-    nbits = next((b for b in _LUT_BITS if len(values) <= 1 << b), None)
+    nbits = next((b for b in NBITS if len(values) <= 1 << b), None)
     if nbits is None:
         raise ConversionError(f"palmix: a weight has {len(values)} distinct values, more than an 8-bit palette holds")
     lut = np.zeros(1 << nbits, dtype=weight.dtype)
